@@ -1,0 +1,205 @@
+//! Declaring the AMQP objects of the map. Declarations are idempotent, so every
+//! process declares what it relies on; all of them must use identical arguments,
+//! which is why the arguments live here and nowhere else.
+
+use super::{Broker, BrokerError};
+use crate::protocol::Topic;
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+
+fn durable() -> ExchangeDeclareOptions {
+    ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    }
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    args
+}
+
+impl Broker {
+    /// The exchanges every instance uses, and the dead-letter queue behind them.
+    pub async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BrokerError> {
+        let n = self.names();
+        ch.exchange_declare(
+            n.jobs_exchange().into(),
+            ExchangeKind::Topic,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.exchange_declare(
+            n.topology_exchange().into(),
+            ExchangeKind::Fanout,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.exchange_declare(
+            n.control_exchange().into(),
+            ExchangeKind::Topic,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.exchange_declare(
+            n.dead_letter_exchange().into(),
+            ExchangeKind::Fanout,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+        ch.queue_declare(
+            n.dead_queue().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            quorum_args(),
+        )
+        .await?;
+        ch.queue_bind(
+            n.dead_queue().into(),
+            n.dead_letter_exchange().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The work queue of one topic: a quorum queue (replicated, survives broker
+    /// restarts) with a delivery limit, so a message that keeps killing workers is
+    /// dead-lettered instead of looping, bound to the jobs exchange by its exact
+    /// routing key.
+    pub async fn declare_topic_queue(
+        &self,
+        ch: &Channel,
+        topic: &Topic,
+    ) -> Result<(), BrokerError> {
+        let n = self.names();
+        let mut args = quorum_args();
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(self.config().delivery_limit as i32),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(n.dead_letter_exchange())),
+        );
+        let queue = n.topic_queue(topic);
+        ch.queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+        ch.queue_bind(
+            queue.into(),
+            n.jobs_exchange().into(),
+            topic.routing_key().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The leader's outbox. Single active consumer: a standby leader may attach
+    /// and takes over only when the active one goes.
+    pub async fn declare_replies_queue(&self, ch: &Channel) -> Result<(), BrokerError> {
+        let mut args = quorum_args();
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        ch.queue_declare(
+            self.names().replies_queue().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A private, server-named queue bound to `exchange`, gone when its channel
+    /// closes: how announcements and control commands reach one process.
+    pub async fn declare_private_queue(
+        &self,
+        ch: &Channel,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<String, BrokerError> {
+        let q = ch
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let name = q.name().to_string();
+        ch.queue_bind(
+            name.as_str().into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+        Ok(name)
+    }
+
+    /// Messages waiting in a queue and consumers attached, or `None` if it does
+    /// not exist (a passive declare answers without creating anything).
+    pub async fn queue_depth(&self, queue: &str) -> Result<Option<QueueDepth>, BrokerError> {
+        let ch = self.try_channel().await?;
+        let res = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await;
+        match res {
+            Ok(q) => {
+                let depth = QueueDepth {
+                    messages: q.message_count(),
+                    consumers: q.consumer_count(),
+                };
+                let _ = ch.close(200, "done".into()).await;
+                Ok(Some(depth))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What a passive declare tells about a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub messages: u32,
+    pub consumers: u32,
+}
+
+fn is_not_found(e: &lapin::Error) -> bool {
+    e.to_string().contains("NOT_FOUND") || e.to_string().contains("404")
+}

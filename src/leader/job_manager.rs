@@ -1,0 +1,270 @@
+//! `JobManager`: how jobs are created, published and published again.
+//!
+//! The order of `add_job` is the guarantee: record first, publish with a confirm
+//! second, mark QUEUED third. A crash after the record but before the confirm
+//! leaves a NEW job that the republisher sends on restart, so a job is never
+//! lost; a crash after the publish but before the mark may send it twice, which
+//! the idempotent ledger absorbs.
+
+use super::ledger::{Ledger, LedgerError};
+use super::metrics::{LeaderMetrics, StateLabels};
+use super::record::{JobRecord, RetryPolicy};
+use super::waiters::Waiters;
+use crate::broker::{Broker, BrokerError, Channel, Outgoing, Publisher};
+use crate::protocol::message::{JOB_SCHEMA, JobMessage};
+use crate::protocol::{Job, JobId, JobState, PayloadEntry, Properties, Topic};
+use chrono::Utc;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("invalid job: {0}")]
+    Invalid(String),
+}
+
+/// What a caller provides to create a job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub topic: Topic,
+    pub properties: Properties,
+    pub inputs: Vec<PayloadEntry>,
+    /// Overrides the leader's retry policy for this job.
+    pub max_attempts: Option<u32>,
+}
+
+impl NewJob {
+    pub fn new(topic: Topic) -> Self {
+        NewJob { topic, properties: Properties::new(), inputs: vec![], max_attempts: None }
+    }
+}
+
+pub struct JobManager {
+    ledger: Ledger,
+    publisher: Arc<Publisher>,
+    broker: Broker,
+    policy: RetryPolicy,
+    waiters: Waiters,
+    metrics: LeaderMetrics,
+    /// Topics whose queue this process has declared; announced to workers.
+    topics: watch::Sender<BTreeSet<Topic>>,
+    setup: Mutex<Option<Channel>>,
+}
+
+impl JobManager {
+    pub(crate) async fn new(
+        ledger: Ledger,
+        publisher: Arc<Publisher>,
+        policy: RetryPolicy,
+        metrics: LeaderMetrics,
+    ) -> Result<Self, JobError> {
+        let broker = publisher.broker().clone();
+        let known: BTreeSet<Topic> = ledger.topics().await?.into_iter().collect();
+        let manager = JobManager {
+            ledger,
+            publisher,
+            broker,
+            policy,
+            waiters: Waiters::default(),
+            metrics,
+            topics: watch::channel(BTreeSet::new()).0,
+            setup: Mutex::new(None),
+        };
+        // Queues may have been deleted while we were away: declare them again.
+        for topic in known {
+            manager.ensure_topic(&topic).await?;
+        }
+        Ok(manager)
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    pub(crate) fn metrics(&self) -> &LeaderMetrics {
+        &self.metrics
+    }
+
+    /// Topics with a declared queue, updated as new topics appear.
+    pub fn topics(&self) -> watch::Receiver<BTreeSet<Topic>> {
+        self.topics.subscribe()
+    }
+
+    /// Creates a job: records it, publishes it with a confirm, marks it QUEUED.
+    /// If the broker is away, the job stays NEW and is published when it returns.
+    pub async fn add_job(&self, new: NewJob) -> Result<JobRecord, JobError> {
+        let max_attempts = new.max_attempts.unwrap_or(self.policy.max_attempts);
+        if max_attempts == 0 {
+            return Err(JobError::Invalid("max_attempts must be at least 1".into()));
+        }
+        let job = Job {
+            id: JobId::new(),
+            topic: new.topic,
+            properties: new.properties,
+            inputs: new.inputs,
+            attempt: 1,
+            max_attempts,
+        };
+        self.ensure_topic(&job.topic).await?;
+        let rec = JobRecord::new(&job, Utc::now());
+        self.ledger.insert(rec.clone()).await?;
+        self.metrics.jobs_submitted.inc();
+        match self.publish(&rec).await {
+            Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
+            Err(e) => {
+                tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
+                Ok(rec)
+            }
+        }
+    }
+
+    /// Publishes the record's current attempt (or the next one, for a failed job).
+    async fn publish(&self, rec: &JobRecord) -> Result<(), BrokerError> {
+        let mut job = rec.job();
+        if rec.state == JobState::Failed {
+            job.attempt += 1;
+        }
+        let names = self.broker.names();
+        let reply_to = names.replies_queue();
+        let msg = JobMessage::new(job, reply_to.clone(), rec.created_at);
+        let body = serde_json::to_vec(&msg)?;
+        let mut out = Outgoing::new(names.jobs_exchange(), rec.topic.routing_key(), JOB_SCHEMA, body);
+        out.message_id = Some(rec.id.to_string());
+        out.reply_to = Some(reply_to);
+        match self.publisher.publish(&out).await {
+            Err(BrokerError::Unroutable { .. }) => {
+                // Someone deleted the queue: declare it again rather than lose the job.
+                self.forget_topic(&rec.topic).await;
+                self.ensure_topic(&rec.topic).await.map_err(|e| match e {
+                    JobError::Broker(b) => b,
+                    other => BrokerError::Pool(other.to_string()),
+                })?;
+                self.publisher.publish(&out).await
+            }
+            other => other,
+        }
+    }
+
+    /// Declares the topic's queue before its first job, so a job nobody consumes
+    /// yet waits in its queue instead of being dropped by the exchange.
+    async fn ensure_topic(&self, topic: &Topic) -> Result<(), JobError> {
+        if self.topics.borrow().contains(topic) {
+            return Ok(());
+        }
+        let mut setup = self.setup.lock().await;
+        let ch = match setup.as_ref() {
+            Some(ch) if ch.status().connected() => ch.clone(),
+            _ => {
+                let ch = self.broker.try_channel().await?;
+                *setup = Some(ch.clone());
+                ch
+            }
+        };
+        if let Err(e) = self.broker.declare_topic_queue(&ch, topic).await {
+            *setup = None;
+            return Err(e.into());
+        }
+        self.ledger.add_topic(topic.clone()).await?;
+        self.topics.send_modify(|t| {
+            t.insert(topic.clone());
+        });
+        tracing::info!(%topic, queue = %self.broker.names().topic_queue(topic), "topic queue declared");
+        Ok(())
+    }
+
+    async fn forget_topic(&self, topic: &Topic) {
+        self.topics.send_modify(|t| {
+            t.remove(topic);
+        });
+    }
+
+    pub async fn get(&self, id: JobId) -> Result<JobRecord, JobError> {
+        self.ledger.get(id).await?.ok_or(JobError::NotFound(id))
+    }
+
+    /// The job once it is final, or as it is when `timeout` runs out.
+    pub async fn wait(&self, id: JobId, timeout: Duration) -> Result<JobRecord, JobError> {
+        let rx = self.waiters.register(id);
+        let rec = self.get(id).await?;
+        if rec.state.is_final() {
+            self.waiters.forget(id);
+            return Ok(rec);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(rec)) => Ok(rec),
+            _ => {
+                self.waiters.forget(id);
+                self.get(id).await
+            }
+        }
+    }
+
+    pub async fn stop(&self, id: JobId) -> Result<JobRecord, JobError> {
+        let rec = self.ledger.stop(id).await?.ok_or(JobError::NotFound(id))?;
+        self.job_finished(&rec);
+        Ok(rec)
+    }
+
+    /// Called once a record's final state is committed.
+    pub(crate) fn job_finished(&self, rec: &JobRecord) {
+        if rec.state.is_final() {
+            self.metrics.jobs_finished.get_or_create(&StateLabels { state: rec.state.to_string() }).inc();
+            if let Some(done) = rec.finished_at {
+                let secs = (done - rec.created_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                self.metrics.job_seconds.observe(secs.max(0.0));
+            }
+            self.waiters.finished(rec);
+        }
+    }
+
+    /// Publishes failed jobs whose retry delay has passed, and jobs that were
+    /// recorded but never confirmed. Runs until `cancel` fires.
+    pub async fn republish_loop(self: Arc<Self>, every: Duration, cancel: tokio_util::sync::CancellationToken) {
+        // At start, any NEW job is left over from a previous run.
+        let mut unconfirmed_grace = chrono::Duration::zero();
+        loop {
+            let now = Utc::now();
+            match self.ledger.due(now, now - unconfirmed_grace).await {
+                Ok(due) => {
+                    for rec in due {
+                        let next_attempt = if rec.state == JobState::Failed { rec.attempt + 1 } else { rec.attempt };
+                        match self.publish(&rec).await {
+                            Ok(()) => {
+                                if rec.state == JobState::Failed {
+                                    self.metrics.retries.inc();
+                                    tracing::info!(job = %rec.id, attempt = next_attempt, "retrying job");
+                                }
+                                if let Err(e) = self.ledger.confirm_published(rec.id, next_attempt).await {
+                                    tracing::error!(job = %rec.id, error = %e, "could not record publish");
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(job = %rec.id, error = %e, "republish failed; will try again");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read due jobs"),
+            }
+            // Later rounds leave in-progress submissions alone.
+            unconfirmed_grace = chrono::Duration::seconds(40);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The leader's record of a job, and the rules by which events change it.
+//!
+//! These rules are what make completions idempotent: a record in a final state
+//! never changes again, and an event about an older attempt is ignored, so a
+//! completion delivered twice (a worker died after publishing it, the leader
+//! restarted before acking it) is applied once.
+
+use crate::protocol::message::{Completion, JobStarted, Reply};
+use crate::protocol::{InstanceId, Job, JobId, JobResult, JobState, PayloadEntry, Properties, Topic};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The worker that last ran a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRef {
+    pub id: InstanceId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub topic: Topic,
+    pub state: JobState,
+    #[serde(default)]
+    pub properties: Properties,
+    #[serde(default)]
+    pub inputs: Vec<PayloadEntry>,
+    #[serde(default)]
+    pub outputs: Vec<PayloadEntry>,
+    /// Properties the consumer handed back.
+    #[serde(default)]
+    pub output_properties: Properties,
+    #[serde(default)]
+    pub result: Option<JobResult>,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub worker: Option<WorkerRef>,
+    /// Broker redeliveries of the current attempt (workers that died mid-job).
+    #[serde(default)]
+    pub redeliveries: u32,
+    /// Completions applied: 1 for a finished job, however often one was delivered.
+    #[serde(default)]
+    pub completions_applied: u32,
+    /// Duplicate or stale completions that changed nothing.
+    #[serde(default)]
+    pub duplicates_ignored: u32,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub queued_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// When failed jobs are tried again: Sling's `queue.retries` and `queue.retrydelay`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Sling's defaults: 10 retries, 2 s apart.
+        RetryPolicy { max_attempts: 11, delay: Duration::from_secs(2) }
+    }
+}
+
+/// What an event did to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Applied,
+    Ignored(&'static str),
+}
+
+impl JobRecord {
+    pub fn new(job: &Job, now: DateTime<Utc>) -> Self {
+        JobRecord {
+            id: job.id,
+            topic: job.topic.clone(),
+            state: JobState::New,
+            properties: job.properties.clone(),
+            inputs: job.inputs.clone(),
+            outputs: vec![],
+            output_properties: Properties::new(),
+            result: None,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            worker: None,
+            redeliveries: 0,
+            completions_applied: 0,
+            duplicates_ignored: 0,
+            created_at: now,
+            queued_at: None,
+            started_at: None,
+            finished_at: None,
+            next_attempt_at: None,
+        }
+    }
+
+    /// The job as a worker receives it for the record's current attempt.
+    pub fn job(&self) -> Job {
+        Job {
+            id: self.id,
+            topic: self.topic.clone(),
+            properties: self.properties.clone(),
+            inputs: self.inputs.clone(),
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// The broker confirmed attempt `attempt`. A retry's confirm also moves the
+    /// record to that attempt.
+    pub fn confirm_published(&mut self, attempt: u32, now: DateTime<Utc>) -> Effect {
+        match self.state {
+            JobState::New if attempt == self.attempt => {}
+            JobState::Failed if attempt == self.attempt + 1 => {
+                self.attempt = attempt;
+                self.next_attempt_at = None;
+                self.redeliveries = 0;
+            }
+            // A fast worker's events can beat the confirm; they take precedence.
+            _ => return Effect::Ignored("already past queued"),
+        }
+        self.state = JobState::Queued;
+        self.queued_at = Some(now);
+        Effect::Applied
+    }
+
+    pub fn apply(&mut self, reply: &Reply, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
+        match reply {
+            Reply::Started(s) => self.apply_started(s),
+            Reply::Completion(c) => self.apply_completion(c, now, policy),
+        }
+    }
+
+    fn apply_started(&mut self, s: &JobStarted) -> Effect {
+        if self.state.is_final() || self.state == JobState::Failed {
+            return Effect::Ignored("job already finished this attempt");
+        }
+        if s.attempt != self.attempt {
+            return Effect::Ignored("event of another attempt");
+        }
+        self.state = JobState::Active;
+        self.started_at = Some(s.started_at);
+        self.worker = Some(WorkerRef { id: s.worker, name: s.worker_name.clone() });
+        self.redeliveries = self.redeliveries.max(s.redeliveries);
+        Effect::Applied
+    }
+
+    fn apply_completion(&mut self, c: &Completion, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
+        let duplicate = self.state.is_final()
+            || c.attempt < self.attempt
+            || (self.state == JobState::Failed && c.attempt == self.attempt);
+        if duplicate {
+            self.duplicates_ignored += 1;
+            return Effect::Ignored("duplicate or stale completion");
+        }
+        if c.attempt > self.attempt {
+            // Cannot happen with one leader: attempts only grow after a confirm.
+            self.duplicates_ignored += 1;
+            return Effect::Ignored("completion of an attempt never published");
+        }
+        self.completions_applied += 1;
+        self.worker = Some(WorkerRef { id: c.worker, name: c.worker_name.clone() });
+        self.started_at = Some(self.started_at.unwrap_or(c.started_at));
+        self.result = Some(c.result.clone());
+        self.state = match &c.result {
+            JobResult::Ok => {
+                self.outputs = c.outputs.clone();
+                self.output_properties = c.properties.clone();
+                JobState::Succeeded
+            }
+            JobResult::Failed { retry: true, .. } if self.attempt < self.max_attempts => {
+                let delay = chrono::Duration::from_std(policy.delay).unwrap_or_default();
+                self.next_attempt_at = Some(now + delay);
+                JobState::Failed
+            }
+            JobResult::Failed { retry: true, .. } => JobState::GivenUp,
+            JobResult::Failed { retry: false, .. } | JobResult::Cancel { .. } => JobState::Error,
+        };
+        if self.state.is_final() {
+            self.finished_at = Some(c.finished_at);
+        }
+        Effect::Applied
+    }
+
+    /// A user stopped the job. Its worker may still finish; that late completion
+    /// is then ignored.
+    pub fn stop(&mut self, now: DateTime<Utc>) -> Effect {
+        if self.state.is_final() {
+            return Effect::Ignored("job already finished");
+        }
+        self.state = JobState::Stopped;
+        self.finished_at = Some(now);
+        self.next_attempt_at = None;
+        Effect::Applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(max_attempts: u32) -> JobRecord {
+        let job = Job {
+            id: JobId::new(),
+            topic: "a/b".parse().unwrap(),
+            properties: Properties::new(),
+            inputs: vec![],
+            attempt: 1,
+            max_attempts,
+        };
+        JobRecord::new(&job, Utc::now())
+    }
+
+    fn completion(rec: &JobRecord, attempt: u32, result: JobResult) -> Reply {
+        Reply::Completion(Completion {
+            job_id: rec.id,
+            attempt,
+            worker: InstanceId::random(),
+            worker_name: "w1".into(),
+            result,
+            outputs: vec![],
+            properties: Properties::new(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+        })
+    }
+
+    fn started(rec: &JobRecord, attempt: u32) -> Reply {
+        Reply::Started(JobStarted {
+            job_id: rec.id,
+            attempt,
+            worker: InstanceId::random(),
+            worker_name: "w1".into(),
+            redeliveries: 0,
+            started_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn happy_path() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        assert_eq!(r.confirm_published(1, Utc::now()), Effect::Applied);
+        assert_eq!(r.state, JobState::Queued);
+        assert_eq!(r.apply(&started(&r, 1), Utc::now(), &p), Effect::Applied);
+        assert_eq!(r.state, JobState::Active);
+        assert_eq!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Applied);
+        assert_eq!(r.state, JobState::Succeeded);
+        assert_eq!(r.completions_applied, 1);
+    }
+
+    #[test]
+    fn a_second_completion_changes_nothing() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        let done = completion(&r, 1, JobResult::Ok);
+        r.apply(&done, Utc::now(), &p);
+        let before = r.clone();
+        assert!(matches!(r.apply(&done, Utc::now(), &p), Effect::Ignored(_)));
+        assert!(matches!(r.apply(&started(&r, 1), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.duplicates_ignored, 1);
+        assert_eq!(JobRecord { duplicates_ignored: 0, ..r }, before);
+    }
+
+    #[test]
+    fn events_that_beat_the_confirm_win() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p);
+        assert!(matches!(r.confirm_published(1, Utc::now()), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Succeeded);
+    }
+
+    #[test]
+    fn failures_retry_then_give_up() {
+        let p = RetryPolicy { max_attempts: 2, delay: Duration::from_millis(10) };
+        let mut r = record(2);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("x")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Failed);
+        assert!(r.next_attempt_at.is_some());
+        assert_eq!(r.confirm_published(2, Utc::now()), Effect::Applied);
+        assert_eq!((r.state, r.attempt), (JobState::Queued, 2));
+        // A late duplicate of attempt 1 is stale.
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        r.apply(&completion(&r, 2, JobResult::failed("x")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::GivenUp);
+    }
+
+    #[test]
+    fn cancel_and_permanent_failure_are_errors() {
+        let p = RetryPolicy::default();
+        let mut r = record(5);
+        r.apply(&completion(&r, 1, JobResult::cancel("bad input")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Error);
+        let mut r = record(5);
+        r.apply(&completion(&r, 1, JobResult::Failed { reason: "x".into(), retry: false }), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Error);
+    }
+
+    #[test]
+    fn stopped_jobs_ignore_late_completions() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        assert_eq!(r.stop(Utc::now()), Effect::Applied);
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Stopped);
+    }
+}

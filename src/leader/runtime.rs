@@ -1,0 +1,203 @@
+//! The leader process: the job ledger, the reply poller, the republisher, the
+//! announcements and the HTTP API, started together and stopped together.
+
+use super::http::{ApiState, router};
+use super::job_manager::{JobError, JobManager};
+use super::ledger::{Ledger, LedgerError};
+use super::metrics::LeaderMetrics;
+use super::poller::ReplyPoller;
+use super::record::RetryPolicy;
+use crate::announce::{HeartbeatConfig, TopologyView, spawn_announcer, spawn_view};
+use crate::broker::{Broker, BrokerError, Publisher, run_subscription};
+use crate::datastore::BlobStore;
+use crate::identity::{self, IdentityError};
+use crate::metrics::MetricsRegistry;
+use crate::protocol::message::Announcement;
+use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct LeaderConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// Where the HTTP API listens; `None` runs without one (benchmarks, tests).
+    pub http: Option<SocketAddr>,
+    /// Bearer token required for changes over HTTP.
+    pub token: Option<String>,
+    pub heartbeat: HeartbeatConfig,
+    /// Pause between drains of the reply queue; zero drains continuously.
+    pub poll_interval: Duration,
+    /// Replies taken per ledger transaction at most (the poller's prefetch).
+    pub reply_batch: u16,
+    pub retry: RetryPolicy,
+}
+
+impl LeaderConfig {
+    pub fn new(name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        LeaderConfig {
+            name: name.into(),
+            data_dir: data_dir.into(),
+            http: None,
+            token: None,
+            heartbeat: HeartbeatConfig::default(),
+            poll_interval: Duration::ZERO,
+            reply_batch: 500,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error("cannot serve HTTP on {addr}: {source}")]
+    Http { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct LeaderHandle {
+    pub id: InstanceId,
+    pub jobs: Arc<JobManager>,
+    pub view: TopologyView,
+    /// The bound HTTP address, when serving.
+    pub http: Option<SocketAddr>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LeaderHandle {
+    /// Stops taking replies and requests, and waits for the parts to finish.
+    /// Unacked replies stay in the queue for the next start.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+pub async fn start(
+    broker: Broker,
+    store: Option<Arc<dyn BlobStore>>,
+    config: LeaderConfig,
+    metrics: MetricsRegistry,
+) -> Result<LeaderHandle, LeaderError> {
+    let id = identity::load_or_create(&config.data_dir)?;
+    let setup = broker.try_channel().await?;
+    broker.declare_exchanges(&setup).await?;
+    broker.declare_replies_queue(&setup).await?;
+    let _ = setup.close(200, "declared".into()).await;
+
+    let ledger = Ledger::open(&config.data_dir.join("ledger.sqlite"))?;
+    let publisher = Arc::new(Publisher::new(broker.clone()));
+    let leader_metrics = LeaderMetrics::register(&metrics);
+    let jobs = Arc::new(JobManager::new(ledger, publisher.clone(), config.retry, leader_metrics).await?);
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+
+    let poller = ReplyPoller {
+        jobs: jobs.clone(),
+        publisher: publisher.clone(),
+        poll_interval: config.poll_interval,
+        batch: config.reply_batch,
+    };
+    tasks.push(tokio::spawn({
+        let (broker, cancel) = (broker.clone(), cancel.clone());
+        async move {
+            run_subscription(broker, poller, cancel).await;
+        }
+    }));
+    tasks.push(tokio::spawn(jobs.clone().republish_loop(Duration::from_millis(500), cancel.clone())));
+
+    let http = match config.http {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| LeaderError::Http { addr, source })?;
+            Some(listener.local_addr().map_err(|source| LeaderError::Http { addr, source })?.to_owned()).zip(Some(listener))
+        }
+        None => None,
+    };
+    let endpoints = http.as_ref().map(|(a, _)| vec![format!("http://{a}")]).unwrap_or_default();
+
+    let info = InstanceInfo {
+        id,
+        name: config.name.clone(),
+        role: Role::Leader,
+        cluster: broker.config().cluster.clone(),
+        endpoints,
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: identity::host_name(),
+        pid: std::process::id(),
+    };
+    let initial = Announcement {
+        schema: String::new(),
+        instance: info,
+        consumers: vec![],
+        enablement: Enablement::new(vec![], vec![]),
+        topics: jobs.topics().borrow().iter().cloned().collect(),
+        interval_ms: 0,
+        sequence: 0,
+        draining: false,
+        sent_at: chrono::Utc::now(),
+    };
+    let (announcer, announcer_task) = spawn_announcer(publisher.clone(), initial, config.heartbeat, cancel.clone());
+    tasks.push(announcer_task);
+    let poke = announcer.clone();
+    let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), cancel.clone());
+    tasks.push(view_task);
+    // New topics go out at once, so workers start consuming their queues.
+    tasks.push(tokio::spawn({
+        let (mut topics, cancel) = (jobs.topics(), cancel.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = topics.changed() => {
+                        if changed.is_err() { return }
+                        let list = topics.borrow_and_update().iter().cloned().collect();
+                        announcer.update(|a| a.topics = list);
+                    }
+                }
+            }
+        }
+    }));
+
+    let bound = match http {
+        Some((addr, listener)) => {
+            let app = router(ApiState {
+                jobs: jobs.clone(),
+                view: view.clone(),
+                publisher: publisher.clone(),
+                store,
+                metrics,
+                token: config.token.clone(),
+            });
+            let cancel = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }));
+            tracing::info!(%addr, "HTTP API listening");
+            Some(addr)
+        }
+        None => None,
+    };
+    tracing::info!(instance = %id, name = %config.name, "leader started");
+    Ok(LeaderHandle { id, jobs, view, http: bound, cancel, tasks })
+}

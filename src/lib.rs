@@ -1,0 +1,16 @@
+//! offloader: offload heavy asset processing from a leader onto a pool of workers.
+//!
+//! The crate is layered so a newcomer can read it top-down:
+//! - [`protocol`]: jobs, topics and the messages on the wire. Imports nothing of the runtime.
+//! - [`broker`] and [`datastore`]: RabbitMQ and S3 plumbing. Know nothing of leaders or workers.
+//! - [`leader`] and [`worker`]: the two runtimes. They never import each other.
+//! - [`announce`]: instances telling each other who they are and what they consume.
+
+pub mod announce;
+pub mod broker;
+pub mod datastore;
+pub mod identity;
+pub mod leader;
+pub mod metrics;
+pub mod protocol;
+pub mod worker;

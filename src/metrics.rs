@@ -1,0 +1,54 @@
+//! Prometheus metrics: each runtime registers its own families into one registry
+//! and serves them as text on `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+
+/// A registry shared by the parts of one process.
+#[derive(Clone, Default)]
+pub struct MetricsRegistry {
+    inner: Arc<Mutex<Registry>>,
+}
+
+impl MetricsRegistry {
+    pub fn new() -> Self {
+        MetricsRegistry { inner: Arc::new(Mutex::new(Registry::with_prefix("offloader"))) }
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The Prometheus text exposition of every registered metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let reg = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if encode(&mut out, &reg).is_err() {
+            out.push_str("# error encoding metrics\n");
+        }
+        out
+    }
+}
+
+/// Serves `/metrics` (and `/health`) on `addr` until `cancel` fires; returns the
+/// bound address, useful when `addr` asks for port 0.
+pub async fn serve(
+    registry: MetricsRegistry,
+    addr: std::net::SocketAddr,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<std::net::SocketAddr> {
+    use axum::{Router, routing::get};
+    let app = Router::new()
+        .route("/metrics", get(move || {
+            let r = registry.clone();
+            async move { r.render() }
+        }))
+        .route("/health", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await;
+    });
+    Ok(bound)
+}

@@ -1,0 +1,297 @@
+//! The messages that cross process boundaries, one struct each, and how they are
+//! named on the wire.
+//!
+//! Every message carries a `schema` field (`offloader.<name>.v<major>`) that names
+//! its JSON Schema in `schemas/`. A reader accepts its own major version and
+//! rejects others with a clear error instead of misreading them, which is what
+//! lets leaders and workers of different releases share a broker.
+
+use super::enablement::{Enablement, EnablementChange};
+use super::instance::{InstanceId, InstanceInfo};
+use super::job::{Job, JobId, JobResult, PayloadEntry, Properties};
+use super::topic::{Topic, TopicPattern};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const JOB_SCHEMA: &str = "offloader.job.v1";
+pub const JOB_STARTED_SCHEMA: &str = "offloader.job-started.v1";
+pub const COMPLETION_SCHEMA: &str = "offloader.completion.v1";
+pub const ANNOUNCEMENT_SCHEMA: &str = "offloader.announcement.v1";
+pub const CONTROL_SCHEMA: &str = "offloader.control.v1";
+
+/// Why bytes from the wire are not a message we can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("message is not valid JSON for {expected}: {source}")]
+    Malformed {
+        expected: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("message has schema {found:?}, expected {expected}")]
+    WrongSchema {
+        expected: &'static str,
+        found: String,
+    },
+}
+
+/// A job on its way to a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub schema: String,
+    #[serde(flatten)]
+    pub job: Job,
+    /// The queue completions go to (the leader's outbox).
+    pub reply_to: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl JobMessage {
+    pub fn new(job: Job, reply_to: String, created_at: DateTime<Utc>) -> Self {
+        JobMessage {
+            schema: JOB_SCHEMA.into(),
+            job,
+            reply_to,
+            created_at,
+        }
+    }
+}
+
+/// A worker telling the leader it has begun an attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStarted {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub worker: InstanceId,
+    pub worker_name: String,
+    /// How often the broker has delivered this message before (crashed workers).
+    pub redeliveries: u32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A worker reporting how an attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub worker: InstanceId,
+    pub worker_name: String,
+    pub result: JobResult,
+    #[serde(default)]
+    pub outputs: Vec<PayloadEntry>,
+    /// Properties the consumer hands back (metadata, measurements...).
+    #[serde(default)]
+    pub properties: Properties,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Everything that arrives on the leader's reply queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "schema")]
+pub enum Reply {
+    #[serde(rename = "offloader.job-started.v1")]
+    Started(JobStarted),
+    #[serde(rename = "offloader.completion.v1")]
+    Completion(Completion),
+}
+
+impl Reply {
+    pub fn schema(&self) -> &'static str {
+        match self {
+            Reply::Started(_) => JOB_STARTED_SCHEMA,
+            Reply::Completion(_) => COMPLETION_SCHEMA,
+        }
+    }
+
+    pub fn job_id(&self) -> JobId {
+        match self {
+            Reply::Started(s) => s.job_id,
+            Reply::Completion(c) => c.job_id,
+        }
+    }
+}
+
+/// An instance's heartbeat: who it is, what it can consume and what it has enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub schema: String,
+    pub instance: InstanceInfo,
+    /// Topic patterns of the consumers registered on this instance.
+    #[serde(default)]
+    pub consumers: Vec<TopicPattern>,
+    pub enablement: Enablement,
+    /// Leader: every concrete topic it has queued jobs on, so workers can find the
+    /// queues their patterns match. Worker: the topic queues it consumes now.
+    #[serde(default)]
+    pub topics: Vec<Topic>,
+    /// Heartbeat period, so a view can tell how long silence means departure.
+    pub interval_ms: u64,
+    /// Increases with every announcement from this process.
+    pub sequence: u64,
+    /// True once the instance has begun a graceful shutdown.
+    #[serde(default)]
+    pub draining: bool,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A live command to one instance, sent on the control exchange keyed by its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlCommand {
+    pub schema: String,
+    pub id: uuid::Uuid,
+    pub target: InstanceId,
+    #[serde(flatten)]
+    pub action: ControlAction,
+    pub issued_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum ControlAction {
+    Enable {
+        topic: TopicPattern,
+    },
+    Disable {
+        topic: TopicPattern,
+    },
+    Exclusive {
+        topic: TopicPattern,
+    },
+    /// Stop taking jobs, finish the ones in flight, exit.
+    Drain,
+}
+
+impl ControlAction {
+    pub fn enablement_change(&self) -> Option<(EnablementChange, &TopicPattern)> {
+        match self {
+            ControlAction::Enable { topic } => Some((EnablementChange::Enable, topic)),
+            ControlAction::Disable { topic } => Some((EnablementChange::Disable, topic)),
+            ControlAction::Exclusive { topic } => Some((EnablementChange::Exclusive, topic)),
+            ControlAction::Drain => None,
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    expected: &'static str,
+    schema_of: impl Fn(&T) -> &str,
+) -> Result<T, MessageError> {
+    let msg: T = serde_json::from_slice(bytes)
+        .map_err(|source| MessageError::Malformed { expected, source })?;
+    let found = schema_of(&msg);
+    if found != expected {
+        return Err(MessageError::WrongSchema {
+            expected,
+            found: found.to_owned(),
+        });
+    }
+    Ok(msg)
+}
+
+pub fn decode_job(bytes: &[u8]) -> Result<JobMessage, MessageError> {
+    // Peek at the schema first so a newer major version says so, rather than
+    // failing on whichever field changed.
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if let Some(serde_json::Value::String(s)) = map.get("schema") {
+            if s != JOB_SCHEMA {
+                return Err(MessageError::WrongSchema {
+                    expected: JOB_SCHEMA,
+                    found: s.clone(),
+                });
+            }
+        }
+    }
+    decode(bytes, JOB_SCHEMA, |m: &JobMessage| &m.schema)
+}
+
+pub fn decode_reply(bytes: &[u8]) -> Result<Reply, MessageError> {
+    serde_json::from_slice(bytes).map_err(|source| MessageError::Malformed {
+        expected: "offloader reply",
+        source,
+    })
+}
+
+pub fn decode_announcement(bytes: &[u8]) -> Result<Announcement, MessageError> {
+    decode(bytes, ANNOUNCEMENT_SCHEMA, |m: &Announcement| &m.schema)
+}
+
+pub fn decode_control(bytes: &[u8]) -> Result<ControlCommand, MessageError> {
+    decode(bytes, CONTROL_SCHEMA, |m: &ControlCommand| &m.schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::job::JobState;
+
+    fn job() -> Job {
+        Job {
+            id: JobId::new(),
+            topic: "acme/video/transcode".parse().unwrap(),
+            properties: Properties::new(),
+            inputs: vec![],
+            attempt: 1,
+            max_attempts: 3,
+        }
+    }
+
+    #[test]
+    fn job_message_round_trips_and_checks_schema() {
+        let msg = JobMessage::new(job(), "ns.replies.default".into(), Utc::now());
+        let bytes = serde_json::to_vec(&msg).unwrap();
+        assert_eq!(decode_job(&bytes).unwrap(), msg);
+
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["schema"] = "offloader.job.v2".into();
+        let err = decode_job(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(matches!(err, MessageError::WrongSchema { .. }), "{err}");
+        assert!(matches!(
+            decode_job(b"{nope"),
+            Err(MessageError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode_job(br#"{"schema":"offloader.job.v1"}"#),
+            Err(MessageError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn replies_are_told_apart_by_schema() {
+        let started = Reply::Started(JobStarted {
+            job_id: JobId::new(),
+            attempt: 1,
+            worker: InstanceId::random(),
+            worker_name: "w".into(),
+            redeliveries: 0,
+            started_at: Utc::now(),
+        });
+        let v = serde_json::to_value(&started).unwrap();
+        assert_eq!(v["schema"], JOB_STARTED_SCHEMA);
+        assert_eq!(
+            decode_reply(&serde_json::to_vec(&v).unwrap()).unwrap(),
+            started
+        );
+        assert!(!JobState::Active.is_final());
+    }
+
+    #[test]
+    fn control_commands_flatten_their_action() {
+        let cmd = ControlCommand {
+            schema: CONTROL_SCHEMA.into(),
+            id: uuid::Uuid::new_v4(),
+            target: InstanceId::random(),
+            action: ControlAction::Exclusive {
+                topic: "a/b".parse().unwrap(),
+            },
+            issued_at: Utc::now(),
+        };
+        let v = serde_json::to_value(&cmd).unwrap();
+        assert_eq!(v["action"], "exclusive");
+        assert_eq!(v["topic"], "a/b");
+        assert_eq!(
+            decode_control(&serde_json::to_vec(&v).unwrap()).unwrap(),
+            cmd
+        );
+    }
+}

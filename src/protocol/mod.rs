@@ -1,0 +1,16 @@
+//! The protocol: what a job is, how topics are named and matched, and the messages
+//! that cross process boundaries. Everything here is plain data and pure logic;
+//! nothing imports the runtime.
+
+pub mod blob;
+pub mod enablement;
+pub mod instance;
+pub mod job;
+pub mod message;
+pub mod topic;
+
+pub use blob::{BlobRef, Sha256Hex};
+pub use enablement::{Enablement, EnablementChange, TopicState};
+pub use instance::{InstanceId, InstanceInfo, Role};
+pub use job::{Job, JobId, JobResult, JobState, PayloadEntry, Properties};
+pub use topic::{Topic, TopicError, TopicPattern};

@@ -1,0 +1,81 @@
+//! Built-in consumers for tests, benchmarks and smoke checks. They are real
+//! consumers, registered like any other.
+
+use super::{ConsumerRegistry, Context, JobConsumer};
+use crate::protocol::{Job, JobResult};
+use std::time::Duration;
+
+pub const NOOP: &str = "offloader/noop";
+pub const ECHO: &str = "offloader/echo";
+pub const SLEEP: &str = "offloader/sleep";
+pub const FAIL: &str = "offloader/fail";
+
+/// Does nothing and succeeds: measures the pipeline itself.
+pub struct Noop;
+
+#[async_trait::async_trait]
+impl JobConsumer for Noop {
+    async fn process(&self, _job: &Job, _ctx: &Context) -> JobResult {
+        JobResult::Ok
+    }
+}
+
+/// Copies each input to an output blob (`<path>.echo`): exercises the datastore
+/// round trip and hash verification on both sides.
+pub struct Echo;
+
+#[async_trait::async_trait]
+impl JobConsumer for Echo {
+    async fn process(&self, job: &Job, ctx: &Context) -> JobResult {
+        for input in &job.inputs {
+            let bytes = match ctx.input_bytes(input).await {
+                Ok(b) => b,
+                Err(e) => return e.into_result(),
+            };
+            if let Err(e) = ctx.store_output(format!("{}.echo", input.path), bytes, input.mime_type.clone()).await {
+                return e.into_result();
+            }
+        }
+        ctx.set_property("echoed", job.inputs.len());
+        JobResult::Ok
+    }
+}
+
+/// Sleeps for the `ms` property (default 1000): a stand-in for long work, used to
+/// test draining, crashes mid-job and restarts.
+pub struct Sleep;
+
+#[async_trait::async_trait]
+impl JobConsumer for Sleep {
+    async fn process(&self, job: &Job, ctx: &Context) -> JobResult {
+        let ms = job.property::<u64>("ms").unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ctx.set_property("slept_ms", ms);
+        JobResult::Ok
+    }
+}
+
+/// Fails: with `retry` (default true) as a transient failure, otherwise as a
+/// cancel. `reason` sets the message. Used to test retries and give-up.
+pub struct Fail;
+
+#[async_trait::async_trait]
+impl JobConsumer for Fail {
+    async fn process(&self, job: &Job, _ctx: &Context) -> JobResult {
+        let reason = job.property::<String>("reason").unwrap_or_else(|| "failed on purpose".into());
+        if job.property::<bool>("retry").unwrap_or(true) {
+            JobResult::failed(reason)
+        } else {
+            JobResult::cancel(reason)
+        }
+    }
+}
+
+/// Registers all built-ins under their `offloader/...` topics.
+pub fn register_builtins(reg: &mut ConsumerRegistry) {
+    let topic = |t: &str| t.parse().unwrap_or_else(|_| unreachable!("built-in topic {t} is valid"));
+    reg.register(topic(NOOP), Noop);
+    reg.register(topic(ECHO), Echo);
+    reg.register(topic(SLEEP), Sleep);
+    reg.register(topic(FAIL), Fail);
+}

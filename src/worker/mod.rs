@@ -1,0 +1,16 @@
+//! The worker runtime: consumes jobs of the topics enabled on it, runs the
+//! registered [`JobConsumer`] for each, and reports completions to the leader.
+
+mod builtin;
+mod consumer;
+mod enablement_store;
+mod job_runner;
+mod metrics;
+mod registry;
+mod runtime;
+mod subscriptions;
+
+pub use builtin::{ECHO, FAIL, NOOP, SLEEP, register_builtins};
+pub use consumer::{Context, ContextError, JobConsumer, JobLimits};
+pub use registry::ConsumerRegistry;
+pub use runtime::{WorkerConfig, WorkerError, WorkerHandle, start};

@@ -1,0 +1,299 @@
+//! The worker process: joins the pool, consumes the topics enabled on it, obeys
+//! live control commands, and drains gracefully.
+//!
+//! Which queues to consume is recomputed ("reconciled") whenever something that
+//! decides it changes: the leader announces a new topic, a control command
+//! changes the enablement, or the worker starts. The answer is every known topic
+//! that a registered consumer matches and the enablement allows: one consumer per
+//! topic queue, so overlapping patterns can never run a job twice.
+
+use super::enablement_store::EnablementStore;
+use super::job_runner::JobRunner;
+use super::metrics::WorkerMetrics;
+use super::subscriptions::{ControlSubscriber, TopicSubscriber};
+use super::{ConsumerRegistry, JobLimits};
+use crate::announce::{Announcer, HeartbeatConfig, TopologyView, spawn_announcer, spawn_view};
+use crate::broker::{Broker, BrokerError, Publisher, run_subscription};
+use crate::datastore::BlobStore;
+use crate::identity;
+use crate::metrics::MetricsRegistry;
+use crate::protocol::message::{Announcement, ControlAction, ControlCommand};
+use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic, TopicPattern};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// Jobs processed at once, across all topics.
+    pub concurrency: usize,
+    /// Messages RabbitMQ may push ahead per topic queue.
+    pub prefetch: u16,
+    /// Sling's `job.consumermanager.allowlist`, used until a live change is saved.
+    pub allow: Vec<TopicPattern>,
+    /// Sling's `job.consumermanager.denylist`.
+    pub deny: Vec<TopicPattern>,
+    pub heartbeat: HeartbeatConfig,
+    pub limits: JobLimits,
+    pub endpoints: Vec<String>,
+}
+
+impl WorkerConfig {
+    pub fn new(name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        WorkerConfig {
+            name: name.into(),
+            data_dir: data_dir.into(),
+            concurrency: 8,
+            prefetch: 32,
+            allow: Enablement::default().allow,
+            deny: vec![],
+            heartbeat: HeartbeatConfig::default(),
+            limits: JobLimits::default(),
+            endpoints: vec![],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+/// A running worker. Dropping it does not stop it; call [`WorkerHandle::drain`].
+pub struct WorkerHandle {
+    pub id: InstanceId,
+    drain: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops taking jobs, lets in-flight jobs finish and be acked, then returns.
+    pub async fn drain(self) {
+        self.drain.cancel();
+        let _ = self.task.await;
+    }
+
+    /// A token that, when cancelled, starts the drain (e.g. from a signal handler).
+    pub fn drain_token(&self) -> CancellationToken {
+        self.drain.clone()
+    }
+
+    /// Waits until the worker has stopped (after a drain from any source).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+pub async fn start(
+    broker: Broker,
+    store: Arc<dyn BlobStore>,
+    registry: ConsumerRegistry,
+    config: WorkerConfig,
+    metrics: MetricsRegistry,
+) -> Result<WorkerHandle, WorkerError> {
+    let id = identity::load_or_create(&config.data_dir)?;
+    let setup = broker.try_channel().await?;
+    broker.declare_exchanges(&setup).await?;
+    let _ = setup.close(200, "declared".into()).await;
+
+    let enablement_store = EnablementStore::new(&config.data_dir);
+    let enablement = enablement_store.load_or(Enablement::new(config.allow.clone(), config.deny.clone()));
+    let publisher = Arc::new(Publisher::new(broker.clone()));
+    // Background tasks stop on `background`; jobs stop early only on `hard_stop`.
+    let background = CancellationToken::new();
+    let drain = CancellationToken::new();
+
+    let info = InstanceInfo {
+        id,
+        name: config.name.clone(),
+        role: Role::Worker,
+        cluster: broker.config().cluster.clone(),
+        endpoints: config.endpoints.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        host: identity::host_name(),
+        pid: std::process::id(),
+    };
+    let initial = Announcement {
+        schema: String::new(),
+        instance: info,
+        consumers: registry.patterns(),
+        enablement: enablement.clone(),
+        topics: vec![],
+        interval_ms: 0,
+        sequence: 0,
+        draining: false,
+        sent_at: chrono::Utc::now(),
+    };
+    let (announcer, announcer_task) =
+        spawn_announcer(publisher.clone(), initial, config.heartbeat, background.clone());
+    let poke = announcer.clone();
+    let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), background.clone());
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let control = ControlSubscriber { instance: id, commands: cmd_tx };
+    let control_task = tokio::spawn(run_subscription(broker.clone(), control, background.clone()));
+
+    let runner = Arc::new(JobRunner {
+        publisher,
+        store,
+        registry: Arc::new(registry),
+        instance: id,
+        instance_name: config.name.clone(),
+        limits: config.limits,
+        metrics: WorkerMetrics::register(&metrics),
+        hard_stop: CancellationToken::new(),
+    });
+
+    tracing::info!(instance = %id, name = %config.name, concurrency = config.concurrency, "worker started");
+    let worker = Worker {
+        broker,
+        config,
+        enablement,
+        enablement_store,
+        announcer,
+        view,
+        runner,
+        permits: Arc::new(Semaphore::new(0)),
+        tasks: TaskTracker::new(),
+        subscriptions: HashMap::new(),
+    };
+    let drain_token = drain.clone();
+    let task = tokio::spawn(async move {
+        worker.run(cmd_rx, drain_token).await;
+        background.cancel();
+        let _ = tokio::join!(announcer_task, view_task, control_task);
+    });
+    Ok(WorkerHandle { id, drain, task })
+}
+
+struct Subscription {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+struct Worker {
+    broker: Broker,
+    config: WorkerConfig,
+    enablement: Enablement,
+    enablement_store: EnablementStore,
+    announcer: Announcer,
+    view: TopologyView,
+    runner: Arc<JobRunner>,
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
+    subscriptions: HashMap<Topic, Subscription>,
+}
+
+impl Worker {
+    async fn run(mut self, mut commands: mpsc::Receiver<ControlCommand>, drain: CancellationToken) {
+        self.permits.add_permits(self.config.concurrency.max(1));
+        let mut changes = self.view.changes();
+        self.reconcile();
+        loop {
+            tokio::select! {
+                _ = drain.cancelled() => break,
+                changed = changes.changed() => {
+                    if changed.is_err() { break }
+                    self.reconcile();
+                }
+                Some(cmd) = commands.recv() => {
+                    if self.obey(cmd) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Applies a control command; true when it asks the worker to drain.
+    fn obey(&mut self, cmd: ControlCommand) -> bool {
+        tracing::info!(command = ?cmd.action, "control command");
+        let Some((change, pattern)) = cmd.action.enablement_change() else {
+            return matches!(cmd.action, ControlAction::Drain);
+        };
+        self.enablement.apply(change, pattern);
+        if let Err(e) = self.enablement_store.save(&self.enablement) {
+            tracing::error!(error = %e, "could not save enablement; the change holds until restart");
+        }
+        let enablement = self.enablement.clone();
+        self.announcer.update(|a| a.enablement = enablement);
+        self.reconcile();
+        false
+    }
+
+    /// The topics this worker should consume now.
+    fn wanted(&self) -> BTreeSet<Topic> {
+        let registry = &self.runner.registry;
+        let mut known = self.view.leader_topics();
+        // Exact registrations need no announcement to be found.
+        known.extend(registry.patterns().iter().filter(|p| p.is_exact()).filter_map(|p| p.as_str().parse().ok()));
+        known
+            .into_iter()
+            .filter(|t| registry.resolve(t).is_some() && self.enablement.is_enabled(t))
+            .collect()
+    }
+
+    fn reconcile(&mut self) {
+        let wanted = self.wanted();
+        let gone: Vec<Topic> = self.subscriptions.keys().filter(|t| !wanted.contains(*t)).cloned().collect();
+        for topic in gone {
+            if let Some(sub) = self.subscriptions.remove(&topic) {
+                tracing::info!(%topic, "stopped consuming");
+                sub.stop.cancel();
+                drop(sub.task);
+            }
+        }
+        for topic in wanted {
+            if self.subscriptions.contains_key(&topic) {
+                continue;
+            }
+            let stop = CancellationToken::new();
+            let sub = TopicSubscriber {
+                topic: topic.clone(),
+                prefetch: self.config.prefetch,
+                runner: self.runner.clone(),
+                permits: self.permits.clone(),
+                tasks: self.tasks.clone(),
+                stop: stop.clone(),
+                consumer_tag: format!("{}:{}:{}", self.config.name, self.runner.instance, topic),
+            };
+            let task = tokio::spawn({
+                let broker = self.broker.clone();
+                let stop = stop.clone();
+                async move {
+                    run_subscription(broker, sub, stop).await;
+                }
+            });
+            tracing::info!(%topic, "consuming");
+            self.subscriptions.insert(topic, Subscription { stop, task });
+        }
+        let topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
+        self.announcer.update(|a| a.topics = topics);
+    }
+
+    async fn shutdown(mut self) {
+        tracing::info!(in_flight = self.config.concurrency - self.permits.available_permits(), "draining");
+        self.announcer.update(|a| a.draining = true);
+        let subs: Vec<Subscription> = self.subscriptions.drain().map(|(_, s)| s).collect();
+        for s in &subs {
+            s.stop.cancel();
+        }
+        for s in subs {
+            let _ = s.task.await;
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!("drained: every job taken was finished and acknowledged");
+        self.announcer.update(|a| a.topics.clear());
+    }
+}

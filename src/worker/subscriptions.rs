@@ -1,0 +1,106 @@
+//! The worker's consumers on the broker: one per topic queue it processes, and
+//! one on its private control queue.
+
+use super::job_runner::JobRunner;
+use crate::broker::{Broker, BrokerError, Channel, Consumer, Delivery, Subscriber};
+use crate::protocol::message::{ControlCommand, decode_control};
+use crate::protocol::{InstanceId, Topic};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Consumes one topic's work queue. Deliveries wait for a permit of the worker's
+/// shared semaphore before they start, so `--concurrency` bounds the jobs in
+/// flight across all topics, and a busy worker stops pulling (back-pressure).
+pub struct TopicSubscriber {
+    pub topic: Topic,
+    pub prefetch: u16,
+    pub runner: Arc<JobRunner>,
+    pub permits: Arc<Semaphore>,
+    pub tasks: TaskTracker,
+    /// Fires when this topic is disabled or the worker drains.
+    pub stop: CancellationToken,
+    pub consumer_tag: String,
+}
+
+#[async_trait::async_trait]
+impl Subscriber for TopicSubscriber {
+    fn describe(&self) -> String {
+        format!("topic {}", self.topic)
+    }
+
+    async fn subscribe(&mut self, broker: &Broker, ch: &Channel) -> Result<Consumer, BrokerError> {
+        ch.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let queue = broker.names().topic_queue(&self.topic);
+        Ok(ch
+            .basic_consume(
+                queue.into(),
+                self.consumer_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?)
+    }
+
+    async fn handle(&mut self, _ch: &Channel, batch: Vec<Delivery>) {
+        for delivery in batch {
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return, // semaphore closed: the worker is going away
+                },
+                _ = self.stop.cancelled() => {
+                    // Not started: back to the queue for another worker.
+                    let _ = delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await;
+                    continue;
+                }
+            };
+            let runner = self.runner.clone();
+            self.tasks.spawn(async move {
+                runner.run(delivery).await;
+                drop(permit);
+            });
+        }
+    }
+
+    fn max_batch(&self) -> usize {
+        usize::from(self.prefetch).max(1)
+    }
+}
+
+/// Listens for commands addressed to this instance.
+pub struct ControlSubscriber {
+    pub instance: InstanceId,
+    pub commands: mpsc::Sender<ControlCommand>,
+}
+
+#[async_trait::async_trait]
+impl Subscriber for ControlSubscriber {
+    fn describe(&self) -> String {
+        "control commands".into()
+    }
+
+    async fn subscribe(&mut self, broker: &Broker, ch: &Channel) -> Result<Consumer, BrokerError> {
+        let names = broker.names();
+        let queue = broker
+            .declare_private_queue(ch, &names.control_exchange(), &names.control_key(&self.instance))
+            .await?;
+        Ok(ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?)
+    }
+
+    async fn handle(&mut self, _ch: &Channel, batch: Vec<Delivery>) {
+        for d in batch {
+            match decode_control(&d.data) {
+                Ok(cmd) if cmd.target == self.instance => {
+                    let _ = self.commands.send(cmd).await;
+                }
+                Ok(cmd) => tracing::warn!(target = %cmd.target, "ignoring control command for another instance"),
+                Err(e) => tracing::warn!(error = %e, "ignoring malformed control command"),
+            }
+            let _ = d.acker.ack(BasicAckOptions::default()).await;
+        }
+    }
+}
