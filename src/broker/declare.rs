@@ -193,6 +193,33 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Deletes this namespace's AMQP objects: the given topic queues, the reply and
+    /// dead-letter queues and the exchanges. Benchmarks and tests call it to leave
+    /// the broker as they found it; deleting something already gone is not an error.
+    pub async fn delete_namespace(&self, topics: &[Topic]) -> Result<(), BrokerError> {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let n = self.names();
+        let mut queues: Vec<String> = topics.iter().map(|t| n.topic_queue(t)).collect();
+        queues.push(n.replies_queue());
+        queues.push(n.dead_queue());
+        for queue in queues {
+            // A failed delete closes the channel, so each gets its own.
+            let ch = self.try_channel().await?;
+            if ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.is_ok() {
+                let _ = ch.close(200, "deleted".into()).await;
+            }
+        }
+        for exchange in [n.jobs_exchange(), n.dead_letter_exchange(), n.topology_exchange(), n.control_exchange()] {
+            let ch = self.try_channel().await?;
+            if ch.exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default()).await.is_ok() {
+                let _ = ch.close(200, "deleted".into()).await;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a passive declare tells about a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueDepth {

@@ -126,9 +126,9 @@ pub async fn start(
 
     let http = match config.http {
         Some(addr) => {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| LeaderError::Http { addr, source })?;
-            Some(listener.local_addr().map_err(|source| LeaderError::Http { addr, source })?.to_owned()).zip(Some(listener))
+            let bind_err = |source| LeaderError::Http { addr, source };
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+            Some((listener.local_addr().map_err(bind_err)?, listener))
         }
         None => None,
     };

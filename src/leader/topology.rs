@@ -6,16 +6,16 @@ use crate::broker::{Broker, BrokerError, Outgoing, Publisher};
 use crate::protocol::message::{CONTROL_SCHEMA, ControlAction, ControlCommand};
 use crate::protocol::{Enablement, InstanceId, Role, Topic, TopicPattern, TopicState};
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TopicsReport {
     pub instances: Vec<InstanceView>,
     pub topics: Vec<QueueView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct InstanceView {
     pub id: InstanceId,
     pub name: String,
@@ -33,13 +33,13 @@ pub struct InstanceView {
     pub consuming: Vec<Topic>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ConsumerView {
     pub topic: TopicPattern,
     pub state: TopicState,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct QueueView {
     pub topic: Topic,
     pub queue: String,

@@ -2,7 +2,7 @@
 //! consumers, registered like any other.
 
 use super::{ConsumerRegistry, Context, JobConsumer};
-use crate::protocol::{Job, JobResult};
+use crate::protocol::{Job, JobResult, TopicPattern};
 use std::time::Duration;
 
 pub const NOOP: &str = "offloader/noop";
@@ -78,4 +78,18 @@ pub fn register_builtins(reg: &mut ConsumerRegistry) {
     reg.register(topic(ECHO), Echo);
     reg.register(topic(SLEEP), Sleep);
     reg.register(topic(FAIL), Fail);
+}
+
+/// Registers the built-in `name` (`offloader/echo`, or just `echo`) under another
+/// topic pattern, so a worker can serve, say, `acme/**` with the echo consumer
+/// without writing code. Returns false for an unknown name.
+pub fn register_builtin_as(reg: &mut ConsumerRegistry, pattern: TopicPattern, name: &str) -> bool {
+    match name.strip_prefix("offloader/").unwrap_or(name) {
+        "noop" => reg.register(pattern, Noop),
+        "echo" => reg.register(pattern, Echo),
+        "sleep" => reg.register(pattern, Sleep),
+        "fail" => reg.register(pattern, Fail),
+        _ => return false,
+    };
+    true
 }

@@ -1,0 +1,89 @@
+//! `offloader job ...`: the job console, read from the leader's ledger.
+
+use super::client::LeaderClient;
+use super::settings::{Global, parse_duration};
+use anyhow::Context as _;
+use offloader::leader::JobRecord;
+use offloader::protocol::JobId;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print one job as JSON.
+    Get {
+        id: JobId,
+        /// Wait up to this long for the job to finish first.
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<Duration>,
+    },
+    /// List jobs, newest first, as a table (or JSON with --json).
+    List {
+        /// Only jobs in this state: QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED, NEW.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs whose topic matches this pattern (`a/b/*`, `a/**`).
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the leader's JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a job that has not finished: it will not be retried, and a late result is ignored.
+    Stop { id: JobId },
+}
+
+pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
+    let client = LeaderClient::new(&global.leader_url, global.token.clone())?;
+    match cmd {
+        Command::Get { id, wait } => {
+            let job = client.get_job(id, wait.unwrap_or_default()).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::Stop { id } => {
+            let job = client.stop_job(id).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::List { state, topic, limit, json } => {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(s) = state {
+                query.push(("state", s.to_uppercase()));
+            }
+            if let Some(t) = topic {
+                query.push(("topic", t));
+            }
+            let answer = client.list_jobs(&query).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                let jobs: Vec<JobRecord> = serde_json::from_value(answer["jobs"].clone())
+                    .context("the leader's job list is not what this client expects")?;
+                print_table(&jobs);
+                if let Some(counts) = answer["counts"].as_object() {
+                    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    println!("\nall jobs: {}", summary.join(" "));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(jobs: &[JobRecord]) {
+    println!("{:<36}  {:<10}  {:>7}  {:<20}  {:<25}  TOPIC", "ID", "STATE", "ATTEMPT", "WORKER", "CREATED");
+    for j in jobs {
+        let worker = j.worker.as_ref().map(|w| w.name.as_str()).unwrap_or("-");
+        println!(
+            "{:<36}  {:<10}  {:>3}/{:<3}  {:<20}  {:<25}  {}",
+            j.id.to_string(),
+            j.state.to_string(),
+            j.attempt,
+            j.max_attempts,
+            worker,
+            j.created_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            j.topic
+        );
+    }
+}

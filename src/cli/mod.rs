@@ -1,0 +1,83 @@
+//! Command-line wiring: one module per subcommand, plus the settings they share.
+
+mod bench;
+mod bench_raw;
+mod client;
+mod jobs;
+mod leader;
+mod settings;
+mod shutdown;
+mod submit;
+mod topics;
+mod worker;
+
+use clap::{Parser, Subcommand};
+use settings::Global;
+use std::process::ExitCode;
+
+/// Offload heavy asset processing from a leader onto a pool of workers,
+/// over RabbitMQ (jobs) and an S3-compatible datastore (binaries).
+///
+/// A typical cluster is one `offloader leader` and any number of
+/// `offloader worker` processes sharing one RabbitMQ and one bucket. Jobs are
+/// created with `offloader submit` (or the leader's HTTP API) and inspected
+/// with `offloader job` and `offloader topics`.
+///
+/// Every setting can also come from the environment (shown as [env: ...]);
+/// `scripts/services` prints the ones for the local development services.
+#[derive(Debug, Parser)]
+#[command(name = "offloader", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the leader: job ledger, reply poller and HTTP API.
+    Leader(leader::Args),
+    /// Run a worker: consume the enabled job topics and process them.
+    Worker(worker::Args),
+    /// Create a job (uploading its input files first) and optionally wait for it.
+    Submit(submit::Args),
+    /// Read or stop jobs in the leader's ledger.
+    #[command(subcommand)]
+    Job(jobs::Command),
+    /// Show every instance's topics, or enable/disable/make exclusive a topic live.
+    Topics(topics::Args),
+    /// Measure end-to-end throughput and latency on the real services.
+    Bench(bench::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    settings::init_tracing(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Leader(args) => leader::run(&cli.global, args).await,
+            Command::Worker(args) => worker::run(&cli.global, args).await,
+            Command::Submit(args) => submit::run(&cli.global, args).await,
+            Command::Job(cmd) => jobs::run(&cli.global, cmd).await,
+            Command::Topics(args) => topics::run(&cli.global, args).await,
+            Command::Bench(args) => bench::run(&cli.global, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the whole chain of causes on one line.
+            tracing::error!(error = format!("{e:#}"), "offloader failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `offloader worker`: joins the pool and processes the topics enabled on it.
+
+use super::settings::{Global, parse_duration};
+use super::shutdown;
+use anyhow::{Context as _, bail};
+use offloader::announce::HeartbeatConfig;
+use offloader::metrics::{self, MetricsRegistry};
+use offloader::protocol::TopicPattern;
+use offloader::worker::{self, ConsumerRegistry, WorkerConfig, register_builtin_as, register_builtins};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A readable name for this instance (defaults to the host name).
+    #[arg(long, env = "OFFLOADER_NAME")]
+    name: Option<String>,
+
+    /// Where the instance id and the saved topic enablement live. Give every
+    /// worker on one machine its own.
+    #[arg(long, env = "OFFLOADER_DATA_DIR", default_value = ".offloader/worker")]
+    data_dir: PathBuf,
+
+    /// Jobs processed at once.
+    #[arg(long, env = "OFFLOADER_CONCURRENCY", default_value_t = 8)]
+    concurrency: usize,
+
+    /// Jobs RabbitMQ may hand this worker ahead, per topic queue.
+    #[arg(long, env = "OFFLOADER_PREFETCH", default_value_t = 32)]
+    prefetch: u16,
+
+    /// TOML file with Sling's consumer manager settings, e.g.
+    /// `[job.consumermanager]` `allowlist = ["*"]` `denylist = ["acme/video/**"]`.
+    #[arg(long, env = "OFFLOADER_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Topic patterns enabled at first start (`job.consumermanager.allowlist`,
+    /// default `*`). Later changes made with `offloader topics` are saved in the
+    /// data dir and win over this.
+    #[arg(long = "allow", value_name = "PATTERN", value_delimiter = ',')]
+    allow: Vec<TopicPattern>,
+
+    /// Topic patterns disabled at first start (`job.consumermanager.denylist`).
+    #[arg(long = "deny", value_name = "PATTERN", value_delimiter = ',')]
+    deny: Vec<TopicPattern>,
+
+    /// Serve a topic pattern with a built-in consumer: `PATTERN=NAME`, NAME one
+    /// of noop, echo, sleep, fail. Example: `--consume 'acme/video/**=echo'`.
+    #[arg(long = "consume", value_name = "PATTERN=NAME")]
+    consume: Vec<String>,
+
+    /// Announcement interval (Sling Discovery: 15 s).
+    #[arg(long, env = "OFFLOADER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+
+    /// Serve Prometheus metrics on this address (`/metrics`).
+    #[arg(long, env = "OFFLOADER_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Largest input a consumer may load into memory, in bytes.
+    #[arg(long, env = "OFFLOADER_MAX_INPUT_BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_input_bytes: u64,
+}
+
+/// The part of a worker's config file that Sling users know.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    job: JobSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobSection {
+    #[serde(default)]
+    consumermanager: ConsumerManager,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerManager {
+    allowlist: Option<Vec<TopicPattern>>,
+    denylist: Option<Vec<TopicPattern>>,
+}
+
+fn read_config(path: &Path) -> anyhow::Result<ConsumerManager> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("invalid worker config {}", path.display()))?;
+    Ok(file.job.consumermanager)
+}
+
+fn registry(consume: &[String]) -> anyhow::Result<ConsumerRegistry> {
+    let mut registry = ConsumerRegistry::new();
+    register_builtins(&mut registry);
+    for spec in consume {
+        let Some((pattern, name)) = spec.split_once('=') else {
+            bail!("--consume {spec:?}: expected PATTERN=NAME, e.g. 'acme/**=echo'");
+        };
+        let pattern: TopicPattern = pattern.parse().with_context(|| format!("--consume {spec:?}"))?;
+        if !register_builtin_as(&mut registry, pattern, name) {
+            bail!("--consume {spec:?}: no built-in consumer {name:?} (noop, echo, sleep, fail)");
+        }
+    }
+    Ok(registry)
+}
+
+pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let from_file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => ConsumerManager::default(),
+    };
+    let registry = registry(&args.consume)?;
+    let stop = shutdown::on_signal();
+    let broker = global.broker("worker").await?;
+    let store = global.datastore().await?;
+    tracing::info!(datastore = %store.describe(), broker = %broker.config().redacted_url(), namespace = %global.namespace, "services reached");
+
+    let name = args.name.unwrap_or_else(offloader::identity::host_name);
+    let mut config = WorkerConfig::new(name, args.data_dir);
+    config.concurrency = args.concurrency.max(1);
+    config.prefetch = args.prefetch.max(1);
+    if !args.allow.is_empty() {
+        config.allow = args.allow;
+    } else if let Some(allow) = from_file.allowlist {
+        config.allow = allow;
+    }
+    config.deny = if args.deny.is_empty() { from_file.denylist.unwrap_or_default() } else { args.deny };
+    config.heartbeat = HeartbeatConfig::from_interval(args.heartbeat_interval);
+    config.limits.max_input_bytes = args.max_input_bytes;
+
+    let registry_metrics = MetricsRegistry::new();
+    if let Some(addr) = args.metrics_addr {
+        let bound = metrics::serve(registry_metrics.clone(), addr, stop.clone())
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        config.endpoints.push(format!("http://{bound}/metrics"));
+        tracing::info!("metrics: http://{bound}/metrics");
+    }
+
+    let handle = worker::start(broker.clone(), store, registry, config, registry_metrics).await?;
+    let drain = handle.drain_token();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        drain.cancel();
+    });
+    // Returns after a drain, whether from a signal or a control command.
+    handle.wait().await;
+    broker.close();
+    tracing::info!("worker stopped");
+    Ok(ExitCode::SUCCESS)
+}
