@@ -2,4 +2,5 @@
 //! and uses only part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod schema;

@@ -1,0 +1,359 @@
+//! A small offloader cluster of real processes for integration tests: the
+//! `offloader` binary run as a leader and workers against the real RabbitMQ and
+//! S3 of `scripts/services`, in a namespace of its own so tests never collide.
+
+use offloader::broker::{Broker, BrokerConfig};
+use offloader::datastore::{self, BlobStore, DatastoreConfig};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_offloader");
+/// Heartbeats this fast make topology changes visible within a second.
+pub const HEARTBEAT: &str = "300ms";
+
+pub fn amqp_url() -> String {
+    std::env::var("OFFLOADER_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// One `offloader` process; killed when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Its stderr so far, for assertion messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits up to `patience` for a graceful exit.
+    pub fn terminate(&mut self, patience: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("process already stopped");
+        // SAFETY: sending a signal to a child we spawned and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for a child") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{} did not exit within {patience:?} of SIGTERM; log:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Cluster {
+    pub namespace: String,
+    pub dir: TempDir,
+    pub http: reqwest::Client,
+    port: u16,
+    pub leader: Option<Proc>,
+    topics: Mutex<BTreeSet<String>>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl Cluster {
+    /// A fresh namespace; fails clearly when RabbitMQ or S3 is not running.
+    pub async fn new() -> Cluster {
+        let namespace = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let mut cfg = BrokerConfig::new(amqp_url(), namespace.clone());
+        cfg.connect_timeout = Duration::from_secs(5);
+        let broker = Broker::connect(cfg, "offloader-test").await.unwrap_or_else(|e| {
+            panic!("RabbitMQ must be running for this test; start it with `eval \"$(scripts/services)\"`.\nerror: {e}")
+        });
+        broker.close();
+        let cluster = Cluster {
+            namespace,
+            dir: TempDir::new().expect("temp dir"),
+            http: reqwest::Client::new(),
+            port: free_port(),
+            leader: None,
+            topics: Mutex::new(BTreeSet::new()),
+        };
+        cluster.store().await;
+        cluster
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A command for the binary in this cluster's namespace.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--namespace", &self.namespace, "--amqp-url", &amqp_url()])
+            .args(["--leader-url", &self.url("")])
+            .args(args)
+            .env("RUST_LOG", "info,offloader=debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let child = self
+            .command(args)
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        Proc { name: name.into(), child: Some(child), log }
+    }
+
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts (or restarts) the leader and waits until its API answers.
+    pub async fn start_leader(&mut self, extra: &[&str]) {
+        let data = self.data_dir("leader");
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut args = vec!["leader", "--name", "leader", "--http", &addr, "--heartbeat-interval", HEARTBEAT];
+        args.extend(["--retry-delay", "200ms", "--data-dir", data.to_str().expect("utf-8 path")]);
+        args.extend(extra);
+        let mut leader = self.spawn("leader", &args);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/api/health")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(leader.is_running(), "the leader exited at start; log:\n{}", leader.log());
+            assert!(Instant::now() < deadline, "the leader's API did not answer within 30 s; log:\n{}", leader.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.leader = Some(leader);
+    }
+
+    /// Starts a worker named `name` (its data dir is kept across restarts) and,
+    /// when a leader runs, waits until the leader sees it.
+    pub async fn start_worker(&self, name: &str, extra: &[&str]) -> Proc {
+        let data = self.data_dir(name);
+        let mut args = vec!["worker", "--name", name, "--heartbeat-interval", HEARTBEAT];
+        args.extend(["--data-dir", data.to_str().expect("utf-8 path")]);
+        args.extend(extra);
+        let mut worker = self.spawn(name, &args);
+        if self.leader.is_some() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.instance(name).await.is_none() {
+                assert!(worker.is_running(), "worker {name} exited at start; log:\n{}", worker.log());
+                assert!(Instant::now() < deadline, "the leader did not see worker {name} within 30 s; log:\n{}", worker.log());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        worker
+    }
+
+    pub async fn broker(&self) -> Broker {
+        Broker::connect(BrokerConfig::new(amqp_url(), self.namespace.clone()), "offloader-test")
+            .await
+            .expect("connecting to RabbitMQ")
+    }
+
+    pub async fn store(&self) -> Arc<dyn BlobStore> {
+        let cfg = DatastoreConfig::from_env(self.namespace.clone());
+        datastore::open(&cfg).await.unwrap_or_else(|e| {
+            panic!("the S3 datastore must be running for this test; start it with `eval \"$(scripts/services)\"`.\nerror: {e}")
+        })
+    }
+
+    async fn read(&self, resp: reqwest::Response) -> Value {
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("the leader answers JSON");
+        assert!(status.is_success(), "the leader answered {status}: {body}");
+        body
+    }
+
+    /// Creates a job over HTTP; returns the leader's record.
+    pub async fn submit(&self, topic: &str, properties: Value) -> Value {
+        self.submit_with(json!({ "topic": topic, "properties": properties })).await
+    }
+
+    pub async fn submit_with(&self, request: Value) -> Value {
+        if let Some(t) = request["topic"].as_str() {
+            self.topics.lock().unwrap().insert(t.to_owned());
+        }
+        let resp = self.http.post(self.url("/api/jobs")).json(&request).send().await.expect("POST /api/jobs");
+        self.read(resp).await
+    }
+
+    pub async fn job(&self, id: &str) -> Value {
+        let resp = self.http.get(self.url(&format!("/api/jobs/{id}"))).send().await.expect("GET /api/jobs/{id}");
+        self.read(resp).await
+    }
+
+    /// The job once final; panics if it is not final within `timeout`.
+    pub async fn wait_job(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let url = self.url(&format!("/api/jobs/{id}?wait={}", left.as_secs_f64().min(5.0)));
+            let job = self.read(self.http.get(url).send().await.expect("GET /api/jobs/{id}?wait")).await;
+            if is_final(&job) {
+                return job;
+            }
+            assert!(!left.is_zero(), "job {id} not finished within {timeout:?}: {job}");
+        }
+    }
+
+    /// Polls until `pred` holds for the job.
+    pub async fn wait_job_until(&self, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id).await;
+            if pred(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not reach the expected state within {timeout:?}: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn topics_report(&self) -> Value {
+        self.read(self.http.get(self.url("/api/topics")).send().await.expect("GET /api/topics")).await
+    }
+
+    /// The instance named `name` in the leader's topology view.
+    pub async fn instance(&self, name: &str) -> Option<Value> {
+        let resp = self.http.get(self.url("/api/topics")).send().await.ok()?;
+        let report: Value = resp.json().await.ok()?;
+        report["instances"].as_array()?.iter().find(|i| i["name"] == name).cloned()
+    }
+
+    /// Enables, disables or makes exclusive a topic on an instance, live.
+    pub async fn change_topic(&self, action: &str, topic: &str, instance: &str) -> Value {
+        let resp = self
+            .http
+            .post(self.url(&format!("/api/topics/{action}")))
+            .json(&json!({ "topic": topic, "instance": instance }))
+            .send()
+            .await
+            .expect("POST /api/topics/{action}");
+        self.read(resp).await
+    }
+
+    /// Waits until the instance consumes (or stops consuming) `topic`'s queue.
+    pub async fn wait_consuming(&self, name: &str, topic: &str, consuming: bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self
+                .instance(name)
+                .await
+                .map(|i| i["consuming"].as_array().is_some_and(|c| c.iter().any(|t| t == topic)))
+                .unwrap_or(false);
+            if now == consuming {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} consuming {topic} is not {consuming} after 20 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops every process and deletes the namespace's queues and exchanges.
+    pub async fn finish(mut self) {
+        self.leader.take();
+        let topics: Vec<_> = self.topics.lock().unwrap().iter().filter_map(|t| t.parse().ok()).collect();
+        let broker = self.broker().await;
+        let _ = broker.delete_namespace(&topics).await;
+        broker.close();
+    }
+}
+
+pub fn is_final(job: &Value) -> bool {
+    matches!(job["state"].as_str(), Some("SUCCEEDED" | "GIVEN_UP" | "ERROR" | "STOPPED"))
+}
+
+/// The name of the worker that ran a job.
+pub fn worker_of(job: &Value) -> &str {
+    job["worker"]["name"].as_str().unwrap_or("")
+}
+
+/// Writes `len` bytes that do not repeat to a file.
+pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ len as u64;
+    let mut bytes = Vec::with_capacity(len);
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(len);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("writing a test file");
+    path
+}
+
+/// A private queue bound to an exchange, to see the messages really sent.
+pub struct Tap {
+    ch: lapin::Channel,
+    queue: String,
+    _broker: Broker,
+}
+
+impl Tap {
+    pub async fn new(broker: &Broker, exchange: &str, key: &str) -> Tap {
+        let ch = broker.try_channel().await.expect("a channel");
+        let queue = broker.declare_private_queue(&ch, exchange, key).await.expect("binding a tap queue");
+        Tap { ch, queue, _broker: broker.clone() }
+    }
+
+    /// The next message, or `None` after `timeout`.
+    pub async fn next(&self, timeout: Duration) -> Option<lapin::message::Delivery> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self
+                .ch
+                .basic_get(self.queue.as_str().into(), lapin::options::BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get on the tap");
+            if let Some(m) = got {
+                return Some(m.delivery);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
