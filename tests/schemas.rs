@@ -86,6 +86,7 @@ fn completion(result: JobResult, outputs: Vec<PayloadEntry>) -> Reply {
         properties,
         started_at: whole_second(),
         finished_at: Utc::now(),
+        redeliveries: 0,
     })
 }
 

@@ -169,6 +169,7 @@ impl JobRecord {
             return Effect::Ignored("completion of an attempt never published");
         }
         self.completions_applied += 1;
+        self.redeliveries = self.redeliveries.max(c.redeliveries);
         self.worker = Some(WorkerRef { id: c.worker, name: c.worker_name.clone() });
         self.started_at = Some(self.started_at.unwrap_or(c.started_at));
         self.result = Some(c.result.clone());
@@ -232,6 +233,7 @@ mod tests {
             properties: Properties::new(),
             started_at: Utc::now(),
             finished_at: Utc::now(),
+            redeliveries: 0,
         })
     }
 

@@ -22,7 +22,12 @@ pub const CONTROL_SCHEMA: &str = "offloader.control.v1";
 /// Why bytes from the wire are not a message we can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
-    #[error("message is not valid JSON for {expected}: {source}")]
+    /// Not JSON at all, or JSON of the wrong shape (a field missing or mistyped);
+    /// the text says which, since the two have different culprits.
+    #[error(
+        "message is {} {expected}: {source}",
+        if .source.is_data() { "JSON but not a valid" } else { "not JSON; expected" }
+    )]
     Malformed {
         expected: &'static str,
         source: serde_json::Error,
@@ -83,6 +88,10 @@ pub struct Completion {
     pub properties: Properties,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// Times RabbitMQ delivered this attempt before (workers that died mid-job).
+    /// Carried here too because a quick job sends no started event.
+    #[serde(default)]
+    pub redeliveries: u32,
 }
 
 /// Everything that arrives on the leader's reply queue.

@@ -4,6 +4,33 @@
 //! the worker, enable the topic. A consumer sees the [`Job`] (typed property
 //! access, input references) and a [`Context`] that fetches inputs and stores
 //! outputs; it never sees RabbitMQ or S3.
+//!
+//! ```
+//! use offloader::protocol::{Job, JobResult};
+//! use offloader::worker::{ConsumerRegistry, Context, JobConsumer};
+//!
+//! /// Counts the bytes of each input.
+//! struct Measure;
+//!
+//! #[async_trait::async_trait]
+//! impl JobConsumer for Measure {
+//!     async fn process(&self, job: &Job, ctx: &Context) -> JobResult {
+//!         for input in &job.inputs {
+//!             match ctx.input_bytes(input).await {
+//!                 Ok(bytes) => ctx.set_property(format!("size:{}", input.path), bytes.len()),
+//!                 // A corrupt input becomes CANCEL, an unreachable datastore FAILED (retried).
+//!                 Err(e) => return e.into_result(),
+//!             }
+//!         }
+//!         JobResult::Ok
+//!     }
+//! }
+//!
+//! let mut registry = ConsumerRegistry::new();
+//! registry.register("acme/measure".parse().unwrap(), Measure);
+//! let topic = "acme/measure".parse().unwrap();
+//! assert!(registry.resolve(&topic).is_some());
+//! ```
 
 use crate::datastore::{BlobStore, DatastoreError};
 use crate::protocol::{Job, JobResult, PayloadEntry, Properties};

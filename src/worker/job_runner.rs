@@ -19,7 +19,7 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::types::AMQPValue;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Everything a job needs from its worker, shared by all jobs.
@@ -33,6 +33,8 @@ pub struct JobRunner {
     pub metrics: WorkerMetrics,
     /// Fires only on a hard stop; a graceful drain lets jobs finish.
     pub hard_stop: CancellationToken,
+    /// How long a job runs before its started event is sent (zero: at once).
+    pub started_delay: Duration,
 }
 
 impl JobRunner {
@@ -51,8 +53,6 @@ impl JobRunner {
         let started_at = Utc::now();
         let redeliveries = delivery_count(&delivery);
 
-        // Fire-and-forget: the ledger orders events by state, not arrival, so the
-        // started event need not hold up the job.
         let started = Reply::Started(JobStarted {
             job_id: job.id,
             attempt: job.attempt,
@@ -61,25 +61,41 @@ impl JobRunner {
             redeliveries,
             started_at,
         });
-        if let Some(out) = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started) {
-            let publisher = self.publisher.clone();
-            tokio::spawn(async move {
-                if let Err(e) = publisher.publish_once(&out).await {
-                    tracing::debug!(error = %e, "job-started event not sent");
-                }
-            });
-        }
+        let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started);
 
         let timer = Instant::now();
         let ctx = Context::new(self.store.clone(), self.limits, self.hard_stop.clone());
-        let result = match self.registry.resolve(&job.topic) {
-            None => JobResult::cancel(format!("no consumer for topic {} on worker {}", job.topic, self.instance_name)),
-            Some((_, consumer)) => {
-                let consumer = consumer.clone();
-                // A panicking consumer fails its job, not the worker.
-                match AssertUnwindSafe(consumer.process(&job, &ctx)).catch_unwind().await {
-                    Ok(r) => r,
-                    Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
+        let work = async {
+            match self.registry.resolve(&job.topic) {
+                None => JobResult::cancel(format!("no consumer for topic {} on worker {}", job.topic, self.instance_name)),
+                Some((_, consumer)) => {
+                    let consumer = consumer.clone();
+                    // A panicking consumer fails its job, not the worker.
+                    match AssertUnwindSafe(consumer.process(&job, &ctx)).catch_unwind().await {
+                        Ok(r) => r,
+                        Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
+                    }
+                }
+            }
+        };
+        tokio::pin!(work);
+        // The started event (ACTIVE on the leader) is for jobs people can watch
+        // run; a job done within `started_delay` goes straight to its completion,
+        // which spares the broker a third message per job.
+        let result = if self.started_delay.is_zero() {
+            if let Some(out) = started {
+                self.send_started(out);
+            }
+            work.await
+        } else {
+            tokio::select! {
+                biased;
+                r = &mut work => r,
+                _ = tokio::time::sleep(self.started_delay) => {
+                    if let Some(out) = started {
+                        self.send_started(out);
+                    }
+                    work.await
                 }
             }
         };
@@ -107,6 +123,7 @@ impl JobRunner {
             properties,
             started_at,
             finished_at: Utc::now(),
+            redeliveries,
         });
         let Some(out) = self.reply(&msg.reply_to, &job.id.to_string(), COMPLETION_SCHEMA, &completion) else {
             return self.dead_letter(delivery, "completion could not be encoded").await;
@@ -124,6 +141,17 @@ impl JobRunner {
                 let _ = delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await;
             }
         }
+    }
+
+    /// Fire-and-forget: the ledger orders events by state, not arrival, so the
+    /// started event need not hold up the job, and losing one loses nothing.
+    fn send_started(&self, out: Outgoing) {
+        let publisher = self.publisher.clone();
+        tokio::spawn(async move {
+            if let Err(e) = publisher.publish_once(&out).await {
+                tracing::debug!(error = %e, "job-started event not sent");
+            }
+        });
     }
 
     fn reply(&self, reply_to: &str, id: &str, kind: &'static str, reply: &Reply) -> Option<Outgoing> {

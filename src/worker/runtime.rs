@@ -22,7 +22,8 @@ use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic, TopicPa
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,6 +43,9 @@ pub struct WorkerConfig {
     pub heartbeat: HeartbeatConfig,
     pub limits: JobLimits,
     pub endpoints: Vec<String>,
+    /// A job still running after this long is reported ACTIVE to the leader;
+    /// quicker jobs report only their completion. Zero reports every start.
+    pub started_delay: std::time::Duration,
 }
 
 impl WorkerConfig {
@@ -56,6 +60,7 @@ impl WorkerConfig {
             heartbeat: HeartbeatConfig::default(),
             limits: JobLimits::default(),
             endpoints: vec![],
+            started_delay: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -133,14 +138,20 @@ pub async fn start(
         draining: false,
         sent_at: chrono::Utc::now(),
     };
+    // Listen for commands before announcing: once the leader sees this worker,
+    // `offloader topics ... --instance` must reach it (not fail as unroutable).
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let control = ControlSubscriber { instance: id, commands: cmd_tx, ready: Some(ready_tx) };
+    let control_task = tokio::spawn(run_subscription(broker.clone(), control, background.clone()));
+    if tokio::time::timeout(Duration::from_secs(10), ready_rx).await.is_err() {
+        tracing::warn!("control queue not ready after 10 s; announcing anyway");
+    }
+
     let (announcer, announcer_task) =
         spawn_announcer(publisher.clone(), initial, config.heartbeat, background.clone());
     let poke = announcer.clone();
     let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), background.clone());
-
-    let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let control = ControlSubscriber { instance: id, commands: cmd_tx };
-    let control_task = tokio::spawn(run_subscription(broker.clone(), control, background.clone()));
 
     let runner = Arc::new(JobRunner {
         publisher,
@@ -151,6 +162,7 @@ pub async fn start(
         limits: config.limits,
         metrics: WorkerMetrics::register(&metrics),
         hard_stop: CancellationToken::new(),
+        started_delay: config.started_delay,
     });
 
     tracing::info!(instance = %id, name = %config.name, concurrency = config.concurrency, "worker started");

@@ -8,7 +8,7 @@ use crate::protocol::{InstanceId, Topic};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,7 +45,7 @@ impl Subscriber for TopicSubscriber {
             .await?)
     }
 
-    async fn handle(&mut self, _ch: &Channel, batch: Vec<Delivery>) {
+    async fn handle(&mut self, ch: &Channel, batch: Vec<Delivery>) {
         for delivery in batch {
             let permit = tokio::select! {
                 p = self.permits.clone().acquire_owned() => match p {
@@ -59,8 +59,13 @@ impl Subscriber for TopicSubscriber {
                 }
             };
             let runner = self.runner.clone();
+            // The job holds its channel open until it is acked: lapin closes a
+            // channel when its last handle goes, and the broker would then requeue
+            // the job, so a drain or a disabled topic would run it a second time.
+            let channel = ch.clone();
             self.tasks.spawn(async move {
                 runner.run(delivery).await;
+                drop(channel);
                 drop(permit);
             });
         }
@@ -75,6 +80,9 @@ impl Subscriber for TopicSubscriber {
 pub struct ControlSubscriber {
     pub instance: InstanceId,
     pub commands: mpsc::Sender<ControlCommand>,
+    /// Fired once the control queue is bound and consumed, so the worker can
+    /// announce itself only when commands addressed to it can be delivered.
+    pub ready: Option<oneshot::Sender<()>>,
 }
 
 #[async_trait::async_trait]
@@ -88,7 +96,12 @@ impl Subscriber for ControlSubscriber {
         let queue = broker
             .declare_private_queue(ch, &names.control_exchange(), &names.control_key(&self.instance))
             .await?;
-        Ok(ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?)
+        let consumer =
+            ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(());
+        }
+        Ok(consumer)
     }
 
     async fn handle(&mut self, _ch: &Channel, batch: Vec<Delivery>) {
