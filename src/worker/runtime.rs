@@ -22,6 +22,7 @@ use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic, TopicPa
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -190,6 +191,10 @@ pub async fn start(
 struct Subscription {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// Whether the leader had announced the topic when this started. If not, the
+    /// queue may not have existed and the subscription may be backing off.
+    announced: bool,
+    subscribed: Arc<AtomicBool>,
 }
 
 struct Worker {
@@ -237,9 +242,11 @@ impl Worker {
         if let Err(e) = self.enablement_store.save(&self.enablement) {
             tracing::error!(error = %e, "could not save enablement; the change holds until restart");
         }
+        // Topics first: the leader confirms the change once it sees the new
+        // enablement, and by then the announced topics must already match it.
+        self.reconcile();
         let enablement = self.enablement.clone();
         self.announcer.update(|a| a.enablement = enablement);
-        self.reconcile();
         false
     }
 
@@ -257,6 +264,21 @@ impl Worker {
 
     fn reconcile(&mut self) {
         let wanted = self.wanted();
+        let announced = self.view.leader_topics();
+        // A subscription started before its queue existed waits out a backoff of
+        // up to seconds; once the leader announces the queue, start it afresh.
+        // One that got through is left alone: restarting it would return its jobs.
+        let waiting: Vec<Topic> = self
+            .subscriptions
+            .iter()
+            .filter(|(t, s)| !s.announced && announced.contains(*t) && !s.subscribed.load(Ordering::Acquire))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in waiting {
+            if let Some(sub) = self.subscriptions.remove(&topic) {
+                sub.stop.cancel();
+            }
+        }
         let gone: Vec<Topic> = self.subscriptions.keys().filter(|t| !wanted.contains(*t)).cloned().collect();
         for topic in gone {
             if let Some(sub) = self.subscriptions.remove(&topic) {
@@ -270,7 +292,9 @@ impl Worker {
                 continue;
             }
             let stop = CancellationToken::new();
+            let subscribed = Arc::new(AtomicBool::new(false));
             let sub = TopicSubscriber {
+                subscribed: subscribed.clone(),
                 topic: topic.clone(),
                 prefetch: self.config.prefetch,
                 runner: self.runner.clone(),
@@ -287,7 +311,8 @@ impl Worker {
                 }
             });
             tracing::info!(%topic, "consuming");
-            self.subscriptions.insert(topic, Subscription { stop, task });
+            let announced = announced.contains(&topic);
+            self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed });
         }
         let topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
         self.announcer.update(|a| a.topics = topics);

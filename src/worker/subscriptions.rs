@@ -8,6 +8,7 @@ use crate::protocol::{InstanceId, Topic};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,6 +25,8 @@ pub struct TopicSubscriber {
     /// Fires when this topic is disabled or the worker drains.
     pub stop: CancellationToken,
     pub consumer_tag: String,
+    /// Set once the broker accepted the consumer (the queue exists).
+    pub subscribed: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -35,28 +38,33 @@ impl Subscriber for TopicSubscriber {
     async fn subscribe(&mut self, broker: &Broker, ch: &Channel) -> Result<Consumer, BrokerError> {
         ch.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let queue = broker.names().topic_queue(&self.topic);
-        Ok(ch
+        let consumer = ch
             .basic_consume(
                 queue.into(),
                 self.consumer_tag.as_str().into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await?)
+            .await?;
+        self.subscribed.store(true, Ordering::Release);
+        Ok(consumer)
     }
 
     async fn handle(&mut self, ch: &Channel, batch: Vec<Delivery>) {
         for delivery in batch {
+            // Stop first: a job of a topic just disabled must go back, even if a
+            // slot happens to be free.
             let permit = tokio::select! {
-                p = self.permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return, // semaphore closed: the worker is going away
-                },
+                biased;
                 _ = self.stop.cancelled() => {
                     // Not started: back to the queue for another worker.
                     let _ = delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await;
                     continue;
                 }
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return, // semaphore closed: the worker is going away
+                },
             };
             let runner = self.runner.clone();
             // The job holds its channel open until it is acked: lapin closes a
