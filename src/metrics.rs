@@ -38,12 +38,15 @@ pub async fn serve(
     addr: std::net::SocketAddr,
     cancel: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<std::net::SocketAddr> {
-    use axum::{Router, routing::get};
+    use axum::{routing::get, Router};
     let app = Router::new()
-        .route("/metrics", get(move || {
-            let r = registry.clone();
-            async move { r.render() }
-        }))
+        .route(
+            "/metrics",
+            get(move || {
+                let r = registry.clone();
+                async move { r.render() }
+            }),
+        )
         .route("/health", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

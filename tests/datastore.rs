@@ -10,8 +10,7 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use offloader::datastore::{
-    self, blob_key, hash_bytes, hash_file, BlobStore, DatastoreConfig, DatastoreError, Location,
-    S3BlobStore, Stored,
+    self, blob_key, hash_bytes, hash_file, BlobStore, DatastoreConfig, DatastoreError, Location, S3BlobStore, Stored,
 };
 use offloader::protocol::blob::BlobRef;
 use std::sync::Arc;
@@ -58,8 +57,7 @@ async fn s3_harness() -> Harness {
     let corrupt = {
         let (client, bucket, ns) = (client.clone(), bucket.clone(), ns.clone());
         Box::new(move |blob: BlobRef, bytes: Bytes| {
-            let (client, bucket, key) =
-                (client.clone(), bucket.clone(), blob_key(&ns, &blob.sha256));
+            let (client, bucket, key) = (client.clone(), bucket.clone(), blob_key(&ns, &blob.sha256));
             Box::pin(async move {
                 client
                     .put_object()
@@ -86,13 +84,7 @@ async fn s3_harness() -> Harness {
             }
         }
     });
-    Harness {
-        store,
-        corrupt,
-        cleanup: Some(cleanup),
-        scratch: TempDir::new().expect("scratch dir"),
-        _root: None,
-    }
+    Harness { store, corrupt, cleanup: Some(cleanup), scratch: TempDir::new().expect("scratch dir"), _root: None }
 }
 
 /// A shared-directory store in a temp dir.
@@ -100,25 +92,15 @@ async fn fs_harness() -> Harness {
     let root = TempDir::new().expect("temp dir");
     let ns = namespace();
     let cfg = DatastoreConfig::dir(root.path(), ns.clone());
-    let store = datastore::open(&cfg)
-        .await
-        .expect("opening a directory store");
+    let store = datastore::open(&cfg).await.expect("opening a directory store");
     let base = root.path().to_path_buf();
     let corrupt = Box::new(move |blob: BlobRef, bytes: Bytes| {
         let path = base.join(blob_key(&ns, &blob.sha256));
         Box::pin(async move {
-            tokio::fs::write(&path, &bytes)
-                .await
-                .expect("overwriting a blob file behind the store's back");
+            tokio::fs::write(&path, &bytes).await.expect("overwriting a blob file behind the store's back");
         }) as BoxFuture<'static, ()>
     });
-    Harness {
-        store,
-        corrupt,
-        cleanup: None,
-        scratch: TempDir::new().expect("scratch dir"),
-        _root: Some(root),
-    }
+    Harness { store, corrupt, cleanup: None, scratch: TempDir::new().expect("scratch dir"), _root: Some(root) }
 }
 
 /// Deterministic bytes that do not compress or repeat (xorshift), so a misplaced part shows.
@@ -143,32 +125,16 @@ mod cases {
     pub async fn round_trip(h: Harness) {
         let data = Bytes::from_static(b"an asset's bytes");
         let stored = h.store.put_bytes(data.clone()).await.expect("put_bytes");
-        assert_eq!(
-            stored,
-            Stored {
-                blob: hash_bytes(&data),
-                uploaded: true
-            }
-        );
+        assert_eq!(stored, Stored { blob: hash_bytes(&data), uploaded: true });
         assert!(h.store.contains(&stored.blob).await.expect("contains"));
-        let got = h
-            .store
-            .get_bytes(&stored.blob, 1024)
-            .await
-            .expect("get_bytes");
+        let got = h.store.get_bytes(&stored.blob, 1024).await.expect("get_bytes");
         assert_eq!(got, data);
         let dest = h.scratch.path().join("out.bin");
-        h.store
-            .get_to_file(&stored.blob, &dest)
-            .await
-            .expect("get_to_file");
+        h.store.get_to_file(&stored.blob, &dest).await.expect("get_to_file");
         assert_eq!(std::fs::read(&dest).expect("reading the download"), data);
         // The empty blob is a blob too.
         let empty = h.store.put_bytes(Bytes::new()).await.expect("put empty");
-        assert_eq!(
-            h.store.get_bytes(&empty.blob, 0).await.expect("get empty"),
-            Bytes::new()
-        );
+        assert_eq!(h.store.get_bytes(&empty.blob, 0).await.expect("get empty"), Bytes::new());
         assert!(!h.store.describe().is_empty());
         h.finish().await;
     }
@@ -178,34 +144,16 @@ mod cases {
         let first = h.store.put_bytes(data.clone()).await.expect("first put");
         assert!(first.uploaded);
         let again = h.store.put_bytes(data.clone()).await.expect("second put");
-        assert_eq!(
-            again,
-            Stored {
-                blob: first.blob.clone(),
-                uploaded: false
-            }
-        );
+        assert_eq!(again, Stored { blob: first.blob.clone(), uploaded: false });
 
         let path = h.scratch.path().join("same.bin");
         std::fs::write(&path, &data).expect("writing input");
         let from_file = h.store.put_file(&path).await.expect("put_file");
-        assert_eq!(
-            from_file,
-            Stored {
-                blob: first.blob.clone(),
-                uploaded: false
-            }
-        );
+        assert_eq!(from_file, Stored { blob: first.blob.clone(), uploaded: false });
 
         let reader = Box::new(std::io::Cursor::new(data.to_vec()));
         let from_reader = h.store.put_reader(reader).await.expect("put_reader");
-        assert_eq!(
-            from_reader,
-            Stored {
-                blob: first.blob,
-                uploaded: false
-            }
-        );
+        assert_eq!(from_reader, Stored { blob: first.blob, uploaded: false });
         h.finish().await;
     }
 
@@ -216,32 +164,15 @@ mod cases {
         std::fs::write(&src, &data).expect("writing input");
         let expected = hash_file(&src).await.expect("hashing input");
 
-        let stored = h
-            .store
-            .put_file(&src)
-            .await
-            .expect("put_file of a large file");
-        assert_eq!(
-            stored,
-            Stored {
-                blob: expected.clone(),
-                uploaded: true
-            }
-        );
+        let stored = h.store.put_file(&src).await.expect("put_file of a large file");
+        assert_eq!(stored, Stored { blob: expected.clone(), uploaded: true });
         assert!(h.store.contains(&expected).await.expect("contains"));
 
         let dest = h.scratch.path().join("large.out");
-        h.store
-            .get_to_file(&expected, &dest)
-            .await
-            .expect("get_to_file");
+        h.store.get_to_file(&expected, &dest).await.expect("get_to_file");
         assert_eq!(hash_file(&dest).await.expect("hashing output"), expected);
 
-        let got = h
-            .store
-            .get_bytes(&expected, expected.size)
-            .await
-            .expect("get_bytes at exactly max_size");
+        let got = h.store.get_bytes(&expected, expected.size).await.expect("get_bytes at exactly max_size");
         assert!(got[..] == data[..], "content differs");
 
         let again = h.store.put_file(&src).await.expect("second put_file");
@@ -252,18 +183,10 @@ mod cases {
     pub async fn missing_blob_is_not_found(h: Harness) {
         let blob = hash_bytes(b"never stored");
         assert!(!h.store.contains(&blob).await.expect("contains"));
-        let err = h
-            .store
-            .get_bytes(&blob, 1024)
-            .await
-            .expect_err("get_bytes of nothing");
+        let err = h.store.get_bytes(&blob, 1024).await.expect_err("get_bytes of nothing");
         assert!(matches!(err, DatastoreError::NotFound { .. }), "{err}");
         let dest = h.scratch.path().join("missing.out");
-        let err = h
-            .store
-            .get_to_file(&blob, &dest)
-            .await
-            .expect_err("get_to_file of nothing");
+        let err = h.store.get_to_file(&blob, &dest).await.expect_err("get_to_file of nothing");
         assert!(matches!(err, DatastoreError::NotFound { .. }), "{err}");
         assert!(!dest.exists(), "a failed download must leave no file");
         h.finish().await;
@@ -278,33 +201,17 @@ mod cases {
         let mut damaged = data.to_vec();
         damaged[50_000] ^= 0xff;
         (h.corrupt)(stored.blob.clone(), Bytes::from(damaged)).await;
-        let err = h
-            .store
-            .get_bytes(&stored.blob, u64::MAX)
-            .await
-            .expect_err("damaged");
+        let err = h.store.get_bytes(&stored.blob, u64::MAX).await.expect_err("damaged");
         assert!(matches!(err, DatastoreError::Corrupt { .. }), "{err}");
-        let err = h
-            .store
-            .get_to_file(&stored.blob, &dest)
-            .await
-            .expect_err("damaged");
+        let err = h.store.get_to_file(&stored.blob, &dest).await.expect_err("damaged");
         assert!(matches!(err, DatastoreError::Corrupt { .. }), "{err}");
         assert!(!dest.exists(), "a corrupt download must leave no file");
 
         // Truncated.
         (h.corrupt)(stored.blob.clone(), data.slice(..10)).await;
-        let err = h
-            .store
-            .get_bytes(&stored.blob, u64::MAX)
-            .await
-            .expect_err("truncated");
+        let err = h.store.get_bytes(&stored.blob, u64::MAX).await.expect_err("truncated");
         assert!(matches!(err, DatastoreError::Corrupt { .. }), "{err}");
-        let err = h
-            .store
-            .get_to_file(&stored.blob, &dest)
-            .await
-            .expect_err("truncated");
+        let err = h.store.get_to_file(&stored.blob, &dest).await.expect_err("truncated");
         assert!(matches!(err, DatastoreError::Corrupt { .. }), "{err}");
         assert!(!dest.exists());
         h.finish().await;
@@ -313,49 +220,16 @@ mod cases {
     pub async fn max_size_is_enforced(h: Harness) {
         let data = Bytes::from(pseudo_random(2048, 5));
         let stored = h.store.put_bytes(data.clone()).await.expect("put");
-        let err = h
-            .store
-            .get_bytes(&stored.blob, 2047)
-            .await
-            .expect_err("over the limit");
-        assert!(
-            matches!(
-                err,
-                DatastoreError::TooLarge {
-                    size: 2048,
-                    max: 2047
-                }
-            ),
-            "{err}"
-        );
-        assert_eq!(
-            h.store
-                .get_bytes(&stored.blob, 2048)
-                .await
-                .expect("at the limit"),
-            data
-        );
+        let err = h.store.get_bytes(&stored.blob, 2047).await.expect_err("over the limit");
+        assert!(matches!(err, DatastoreError::TooLarge { size: 2048, max: 2047 }), "{err}");
+        assert_eq!(h.store.get_bytes(&stored.blob, 2048).await.expect("at the limit"), data);
         // A reference lying about the size is refused before anything is fetched...
-        let lying = BlobRef {
-            sha256: stored.blob.sha256.clone(),
-            size: 1 << 40,
-        };
-        let err = h
-            .store
-            .get_bytes(&lying, 4096)
-            .await
-            .expect_err("lying size");
+        let lying = BlobRef { sha256: stored.blob.sha256.clone(), size: 1 << 40 };
+        let err = h.store.get_bytes(&lying, 4096).await.expect_err("lying size");
         assert!(matches!(err, DatastoreError::TooLarge { .. }), "{err}");
         // ... or found corrupt once fetched.
-        let small_lie = BlobRef {
-            sha256: stored.blob.sha256.clone(),
-            size: 10,
-        };
-        let err = h
-            .store
-            .get_bytes(&small_lie, 4096)
-            .await
-            .expect_err("small lie");
+        let small_lie = BlobRef { sha256: stored.blob.sha256.clone(), size: 10 };
+        let err = h.store.get_bytes(&small_lie, 4096).await.expect_err("small lie");
         assert!(matches!(err, DatastoreError::Corrupt { .. }), "{err}");
         h.finish().await;
     }
@@ -373,24 +247,10 @@ mod cases {
                     server.shutdown().await.expect("closing the stream");
                 })
             };
-            let stored = h
-                .store
-                .put_reader(Box::new(client))
-                .await
-                .expect("put_reader");
+            let stored = h.store.put_reader(Box::new(client)).await.expect("put_reader");
             writer.await.expect("writer task");
-            assert_eq!(
-                stored,
-                Stored {
-                    blob: hash_bytes(&data),
-                    uploaded: true
-                }
-            );
-            let got = h
-                .store
-                .get_bytes(&stored.blob, len as u64)
-                .await
-                .expect("get_bytes");
+            assert_eq!(stored, Stored { blob: hash_bytes(&data), uploaded: true });
+            let got = h.store.get_bytes(&stored.blob, len as u64).await.expect("get_bytes");
             assert!(got[..] == data[..], "content differs");
         }
         h.finish().await;
@@ -453,10 +313,7 @@ async fn s3_down_fails_clearly_naming_the_endpoint() {
 #[tokio::test]
 async fn s3_missing_bucket_fails_clearly() {
     let mut cfg = DatastoreConfig::from_env(namespace());
-    cfg.url = format!(
-        "s3://no-such-bucket-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
+    cfg.url = format!("s3://no-such-bucket-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let err = datastore::open(&cfg).await.err().expect("open must fail");
     assert!(matches!(err, DatastoreError::Missing { .. }), "{err}");
     assert!(err.to_string().contains("no-such-bucket-"), "{err}");
@@ -466,10 +323,7 @@ async fn s3_missing_bucket_fails_clearly() {
 async fn missing_directory_fails_clearly() {
     let root = TempDir::new().expect("temp dir");
     let gone = root.path().join("not-mounted");
-    let err = datastore::open(&DatastoreConfig::dir(&gone, "x"))
-        .await
-        .err()
-        .expect("open must fail");
+    let err = datastore::open(&DatastoreConfig::dir(&gone, "x")).await.err().expect("open must fail");
     assert!(matches!(err, DatastoreError::Missing { .. }), "{err}");
     assert!(err.to_string().contains("not-mounted"), "{err}");
 }
@@ -480,8 +334,5 @@ fn config_from_env_names_an_s3_bucket_by_default() {
     if std::env::var_os("OFFLOADER_DATASTORE").is_none() {
         assert!(matches!(cfg.location(), Ok(Location::S3 { .. })), "{cfg:?}");
     }
-    assert!(
-        !format!("{cfg:?}").contains("offloader-secret"),
-        "secrets must not be logged"
-    );
+    assert!(!format!("{cfg:?}").contains("offloader-secret"), "secrets must not be logged");
 }

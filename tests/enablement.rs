@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::cluster::{Cluster, worker_of};
-use serde_json::{Value, json};
+use common::cluster::{worker_of, Cluster};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -121,10 +121,12 @@ async fn jobs_of_a_topic_disabled_everywhere_wait_until_it_is_enabled() {
     c.start_leader(&[]).await;
     let _a = c.start_worker("A", &[]).await;
     let _b = c.start_worker("B", &[]).await;
-    // The queue exists and both workers are attached to it.
-    let first = submit_n(&c, ECHO, json!({}), 1).await;
+    // The queues exist (workers consume what the leader declared) and both workers are attached.
+    let mut first = submit_n(&c, ECHO, json!({}), 1).await;
+    first.extend(submit_n(&c, NOOP, json!({}), 1).await);
     wait_succeeded(&c, &first).await;
     wait_queue_consumers(&c, ECHO, 2).await;
+    wait_queue_consumers(&c, NOOP, 2).await;
 
     for name in ["A", "B"] {
         let view = c.change_topic("disable", ECHO, name).await;
@@ -172,6 +174,12 @@ async fn an_exclusive_worker_runs_only_its_topic() {
     let _a = c.start_worker("A", &[]).await;
     // B does not take noop, so every noop job has to go to A.
     let _b = c.start_worker("B", &["--deny", NOOP]).await;
+    // Workers consume the queues the leader declared: declare these three first.
+    let mut warm = submit_n(&c, NOOP, json!({}), 1).await;
+    warm.extend(submit_n(&c, ECHO, json!({}), 1).await);
+    warm.extend(submit_n(&c, SLEEP, json!({"ms": 1}), 1).await);
+    wait_succeeded(&c, &warm).await;
+    wait_queue_consumers(&c, NOOP, 1).await;
 
     let view = c.change_topic("exclusive", NOOP, "A").await;
     assert_eq!(view["enablement"]["exclusive"], NOOP, "{view}");

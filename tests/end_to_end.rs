@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cluster::{Cluster, Tap, random_file, worker_of};
+use common::cluster::{random_file, worker_of, Cluster, Tap};
 use common::schema::assert_valid;
 use offloader::datastore::hash_file;
 use serde_json::Value;
@@ -89,7 +89,16 @@ async fn the_exit_status_and_the_job_console_tell_the_outcome() {
     let _worker = c.start_worker("w1", &[]).await;
 
     let failed = c
-        .command(&["submit", "--topic", "offloader/fail", "--prop", "retry=false", "--prop", "reason=bad asset", "--wait"])
+        .command(&[
+            "submit",
+            "--topic",
+            "offloader/fail",
+            "--prop",
+            "retry=false",
+            "--prop",
+            "reason=bad asset",
+            "--wait",
+        ])
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(1), "{}", String::from_utf8_lossy(&failed.stderr));
@@ -97,20 +106,15 @@ async fn the_exit_status_and_the_job_console_tell_the_outcome() {
     assert_eq!(job["state"], "ERROR");
     assert_eq!(job["result"]["reason"], "bad asset");
 
-    let retried = c
-        .command(&["submit", "--topic", "offloader/fail", "--max-attempts", "3", "--wait"])
-        .output()
-        .unwrap();
+    let retried =
+        c.command(&["submit", "--topic", "offloader/fail", "--max-attempts", "3", "--wait"]).output().unwrap();
     let job = stdout_json(&retried);
     assert_eq!(retried.status.code(), Some(1));
     assert_eq!(job["state"], "GIVEN_UP");
     assert_eq!(job["attempt"], 3, "three attempts were made: {job}");
 
     // A topic nobody consumes: the job waits, and --timeout says so with status 2.
-    let waiting = c
-        .command(&["submit", "--topic", "acme/nobody/home", "--wait", "--timeout", "1s"])
-        .output()
-        .unwrap();
+    let waiting = c.command(&["submit", "--topic", "acme/nobody/home", "--wait", "--timeout", "1s"]).output().unwrap();
     assert_eq!(waiting.status.code(), Some(2), "{}", String::from_utf8_lossy(&waiting.stderr));
     assert_eq!(stdout_json(&waiting)["state"], "QUEUED");
 
@@ -135,7 +139,8 @@ async fn the_exit_status_and_the_job_console_tell_the_outcome() {
 async fn a_token_guards_changes_but_not_reads() {
     let mut c = Cluster::new().await;
     c.start_leader(&["--token", "s3cret"]).await;
-    let denied = c.http.post(c.url("/api/jobs")).json(&serde_json::json!({"topic": "offloader/noop"})).send().await.unwrap();
+    let denied =
+        c.http.post(c.url("/api/jobs")).json(&serde_json::json!({"topic": "offloader/noop"})).send().await.unwrap();
     assert_eq!(denied.status(), 401);
     let allowed = c
         .http

@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::cluster::{Cluster, worker_of};
+use common::cluster::{worker_of, Cluster};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Confirmation};
 use offloader::broker::Broker;
-use offloader::datastore::{DatastoreConfig, Location, S3BlobStore, blob_key};
-use serde_json::{Value, json};
+use offloader::datastore::{blob_key, DatastoreConfig, Location, S3BlobStore};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,13 @@ async fn publish_raw(broker: &Broker, queue: &str, body: &[u8]) {
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     let props = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
     let confirm = ch
-        .basic_publish("".into(), queue.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props)
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            body,
+            props,
+        )
         .await
         .expect("basic.publish")
         .await
@@ -105,7 +111,11 @@ async fn malformed_messages_are_dead_lettered_with_the_reason_and_the_worker_goe
             .get(body.as_slice())
             .unwrap_or_else(|| panic!("{:?} was not dead-lettered unchanged", String::from_utf8_lossy(body)));
         let reason = header(d, "x-offloader-reason").expect("a reason header");
-        assert!(reason.contains(expected), "reason {reason:?} for {:?} does not say {expected:?}", String::from_utf8_lossy(body));
+        assert!(
+            reason.contains(expected),
+            "reason {reason:?} for {:?} does not say {expected:?}",
+            String::from_utf8_lossy(body)
+        );
         assert!(reason.contains("offloader.job.v1"), "reason {reason:?} does not name the expected schema");
         assert_eq!(header(d, "x-offloader-routing-key").as_deref(), Some(queue.as_str()));
         assert_eq!(header(d, "x-offloader-worker").as_deref(), Some(w1_id.as_str()));

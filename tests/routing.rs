@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::cluster::{Cluster, worker_of};
-use serde_json::{Value, json};
+use common::cluster::{worker_of, Cluster};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -7,13 +7,13 @@ mod common;
 use chrono::{DateTime, TimeZone, Utc};
 use common::schema::{assert_invalid, assert_valid, assert_valid_message, def_errors, errors, schemas_dir};
 use offloader::protocol::message::{
-    decode_announcement, decode_control, decode_job, decode_reply, Announcement, Completion,
-    ControlAction, ControlCommand, JobMessage, JobStarted, Reply, ANNOUNCEMENT_SCHEMA,
-    COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_SCHEMA, JOB_STARTED_SCHEMA,
+    decode_announcement, decode_control, decode_job, decode_reply, Announcement, Completion, ControlAction,
+    ControlCommand, JobMessage, JobStarted, Reply, ANNOUNCEMENT_SCHEMA, COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_SCHEMA,
+    JOB_STARTED_SCHEMA,
 };
 use offloader::protocol::{
-    BlobRef, Enablement, EnablementChange, InstanceId, InstanceInfo, Job, JobId, JobResult,
-    JobState, PayloadEntry, Properties, Role, Sha256Hex, TopicPattern, TopicState,
+    BlobRef, Enablement, EnablementChange, InstanceId, InstanceInfo, Job, JobId, JobResult, JobState, PayloadEntry,
+    Properties, Role, Sha256Hex, TopicPattern, TopicState,
 };
 use serde_json::{json, Value};
 
@@ -54,10 +54,7 @@ fn job_message() -> Value {
     let mut properties = Properties::new();
     properties.insert("offloading.input.payload".into(), "/content/dam/a.jpg".into());
     properties.insert("preset".into(), json!({"width": 320, "formats": ["webp", "png"]}));
-    let inputs = vec![
-        entry("/content/dam/a.jpg", Some("image/jpeg")),
-        entry("/content/dam/a.xmp", None),
-    ];
+    let inputs = vec![entry("/content/dam/a.jpg", Some("image/jpeg")), entry("/content/dam/a.xmp", None)];
     let msg = JobMessage::new(job(inputs, properties), "ns.replies.default".into(), Utc::now());
     serde_json::to_value(&msg).unwrap()
 }
@@ -179,8 +176,7 @@ fn every_schema_file_compiles_and_is_named_by_its_id() {
 
 #[test]
 fn every_shared_definition_compiles() {
-    let defs: Value =
-        serde_json::from_str(&std::fs::read_to_string(schemas_dir().join("defs.json")).unwrap()).unwrap();
+    let defs: Value = serde_json::from_str(&std::fs::read_to_string(schemas_dir().join("defs.json")).unwrap()).unwrap();
     for name in defs["$defs"].as_object().unwrap().keys() {
         // Compiling fails on a dangling or malformed $ref; the value is irrelevant.
         def_errors(name, &Value::Null);

@@ -14,10 +14,10 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Confirmation};
 use offloader::broker::Broker;
 use offloader::protocol::message::{
-    ANNOUNCEMENT_SCHEMA, COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_SCHEMA, JOB_STARTED_SCHEMA, JobMessage,
+    JobMessage, ANNOUNCEMENT_SCHEMA, COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_SCHEMA, JOB_STARTED_SCHEMA,
 };
 use offloader::protocol::{Job, JobId, PayloadEntry, Properties, Topic};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -118,7 +118,8 @@ async fn jobs_announcements_and_control_commands_match_their_schemas() {
         let role = v["instance"]["role"].as_str().unwrap().to_owned();
         if role == "worker" {
             assert_eq!(v["instance"]["id"], w1_id.as_str());
-            worker_denied_sleep |= v["enablement"]["deny"].as_array().is_some_and(|d| d.iter().any(|p| p == "offloader/sleep"));
+            worker_denied_sleep |=
+                v["enablement"]["deny"].as_array().is_some_and(|d| d.iter().any(|p| p == "offloader/sleep"));
         }
         *by_role.entry(role).or_default() += 1;
         // Heartbeats never stop: read until both roles and the change were heard.
@@ -191,7 +192,11 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
     }
 
     let stored = c.store().await.put_bytes(bytes::Bytes::from_static(b"reply wire test")).await.unwrap();
-    let input = PayloadEntry { path: "/content/dam/b.png".into(), blob: stored.blob.clone(), mime_type: Some("image/png".into()) };
+    let input = PayloadEntry {
+        path: "/content/dam/b.png".into(),
+        blob: stored.blob.clone(),
+        mime_type: Some("image/png".into()),
+    };
     let jobs = [
         job(&echo, json!({ "preset": "web" }), vec![input], 1),
         job(&fail, json!({ "reason": "try later" }), vec![], 2),
@@ -225,7 +230,11 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
         let previous = got.insert((v["job_id"].as_str().unwrap().to_owned(), schema), v);
         assert!(previous.is_none(), "a reply came twice: {previous:?}");
     }
-    let reply = |j: &Job, schema: &str| got.get(&(j.id.to_string(), schema.to_owned())).cloned().unwrap_or_else(|| panic!("no {schema} for {}: {got:?}", j.id));
+    let reply = |j: &Job, schema: &str| {
+        got.get(&(j.id.to_string(), schema.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {schema} for {}: {got:?}", j.id))
+    };
 
     for j in &jobs {
         let started = reply(j, JOB_STARTED_SCHEMA);
@@ -239,7 +248,10 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
     assert_eq!(ok["outputs"][0]["path"], "/content/dam/b.png.echo");
     assert_eq!(ok["outputs"][0]["blob"], serde_json::to_value(&stored.blob).unwrap());
     assert_eq!(ok["properties"]["echoed"], 1);
-    assert_eq!(reply(&jobs[1], COMPLETION_SCHEMA)["result"], json!({ "status": "FAILED", "reason": "try later", "retry": true }));
+    assert_eq!(
+        reply(&jobs[1], COMPLETION_SCHEMA)["result"],
+        json!({ "status": "FAILED", "reason": "try later", "retry": true })
+    );
     assert_eq!(reply(&jobs[2], COMPLETION_SCHEMA)["result"], json!({ "status": "CANCEL", "reason": "bad asset" }));
 
     // Every job was acked after its completion: nothing left to run again.
@@ -248,7 +260,11 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
         assert_eq!(depth.map(|d| d.messages), Some(0));
     }
     let extra = ch.basic_get(replies.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap();
-    assert!(extra.is_none(), "an extra reply: {:?}", extra.map(|m| String::from_utf8_lossy(&m.delivery.data).into_owned()));
+    assert!(
+        extra.is_none(),
+        "an extra reply: {:?}",
+        extra.map(|m| String::from_utf8_lossy(&m.delivery.data).into_owned())
+    );
 
     w1.kill();
     let _ = ch.close(200, "done".into()).await;

@@ -40,10 +40,7 @@ pub fn spawn_announcer(
     cancel: CancellationToken,
 ) -> (Announcer, JoinHandle<()>) {
     let (tx, mut rx) = watch::channel(initial);
-    let announcer = Announcer {
-        state: Arc::new(tx),
-        poke: Arc::new(Notify::new()),
-    };
+    let announcer = Announcer { state: Arc::new(tx), poke: Arc::new(Notify::new()) };
     let poke = announcer.poke.clone();
     let exchange = publisher.broker().names().topology_exchange();
     let task = tokio::spawn(async move {

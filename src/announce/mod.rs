@@ -21,21 +21,13 @@ pub struct HeartbeatConfig {
 
 impl Default for HeartbeatConfig {
     fn default() -> Self {
-        HeartbeatConfig {
-            interval: Duration::from_secs(15),
-            timeout: Duration::from_secs(20),
-        }
+        HeartbeatConfig { interval: Duration::from_secs(15), timeout: Duration::from_secs(20) }
     }
 }
 
 impl HeartbeatConfig {
     /// Timing scaled from one interval, keeping Sling's 15:20 ratio.
     pub fn from_interval(interval: Duration) -> Self {
-        HeartbeatConfig {
-            interval,
-            timeout: interval
-                .mul_f64(20.0 / 15.0)
-                .max(interval + Duration::from_millis(500)),
-        }
+        HeartbeatConfig { interval, timeout: interval.mul_f64(20.0 / 15.0).max(interval + Duration::from_millis(500)) }
     }
 }

@@ -1,9 +1,7 @@
 //! What this instance knows of the others, from their announcements.
 
 use super::HeartbeatConfig;
-use crate::broker::{
-    run_subscription, Broker, BrokerError, Channel, Consumer, Delivery, Subscriber,
-};
+use crate::broker::{run_subscription, Broker, BrokerError, Channel, Consumer, Delivery, Subscriber};
 use crate::protocol::message::{decode_announcement, Announcement};
 use crate::protocol::{InstanceId, Role, Topic};
 use lapin::options::BasicConsumeOptions;
@@ -35,27 +33,17 @@ impl TopologyView {
     pub fn peers(&self) -> Vec<Peer> {
         let now = Instant::now();
         let guard = self.peers.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<Peer> = guard
-            .values()
-            .filter(|p| now.duration_since(p.last_seen) <= self.timeout)
-            .cloned()
-            .collect();
+        let mut v: Vec<Peer> =
+            guard.values().filter(|p| now.duration_since(p.last_seen) <= self.timeout).cloned().collect();
         v.sort_by(|a, b| {
-            let key = |p: &Peer| {
-                (
-                    p.announcement.instance.role == Role::Worker,
-                    p.announcement.instance.name.clone(),
-                )
-            };
+            let key = |p: &Peer| (p.announcement.instance.role == Role::Worker, p.announcement.instance.name.clone());
             key(a).cmp(&key(b))
         });
         v
     }
 
     pub fn peer(&self, id: &InstanceId) -> Option<Peer> {
-        self.peers()
-            .into_iter()
-            .find(|p| p.announcement.instance.id == *id)
+        self.peers().into_iter().find(|p| p.announcement.instance.id == *id)
     }
 
     /// Every topic a live leader has announced: the queues that exist.
@@ -65,6 +53,11 @@ impl TopologyView {
             .filter(|p| p.announcement.instance.role == Role::Leader)
             .flat_map(|p| p.announcement.topics)
             .collect()
+    }
+
+    /// Whether a leader is in view.
+    pub fn has_leader(&self) -> bool {
+        self.peers().iter().any(|p| p.announcement.instance.role == Role::Leader)
     }
 
     /// Ticks whenever an announcement changes what the view holds.
@@ -92,10 +85,7 @@ impl Subscriber for ViewSubscriber {
             .basic_consume(
                 queue.into(),
                 "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
+                BasicConsumeOptions { no_ack: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await?)
@@ -134,13 +124,7 @@ impl Subscriber for ViewSubscriber {
                     new_peer = true;
                 }
             }
-            peers.insert(
-                id,
-                Peer {
-                    announcement: ann,
-                    last_seen: Instant::now(),
-                },
-            );
+            peers.insert(id, Peer { announcement: ann, last_seen: Instant::now() });
         }
         if changed {
             self.changes.send_modify(|v| *v += 1);
@@ -169,16 +153,8 @@ pub fn spawn_view(
 ) -> (TopologyView, JoinHandle<()>) {
     let peers = Arc::new(RwLock::new(HashMap::new()));
     let (tx, rx) = watch::channel(0u64);
-    let view = TopologyView {
-        peers: peers.clone(),
-        timeout: heartbeat.timeout,
-        changes: rx,
-    };
-    let sub = ViewSubscriber {
-        peers,
-        changes: tx,
-        on_new_peer: Box::new(on_new_peer),
-    };
+    let view = TopologyView { peers: peers.clone(), timeout: heartbeat.timeout, changes: rx };
+    let sub = ViewSubscriber { peers, changes: tx, on_new_peer: Box::new(on_new_peer) };
     let task = tokio::spawn(async move {
         run_subscription(broker, sub, cancel).await;
     });

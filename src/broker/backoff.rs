@@ -12,11 +12,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff {
-            current: initial,
-            initial,
-            max,
-        }
+        Backoff { current: initial, initial, max }
     }
 
     /// The default for reconnecting: 100 ms doubling up to 5 s, so a restarted

@@ -51,10 +51,7 @@ fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(
-            super::redact("amqp://guest:guest@h:5672/%2f"),
-            "amqp://guest:***@h:5672/%2f"
-        );
+        assert_eq!(super::redact("amqp://guest:guest@h:5672/%2f"), "amqp://guest:***@h:5672/%2f");
         assert_eq!(super::redact("amqp://h:5672"), "amqp://h:5672");
     }
 }

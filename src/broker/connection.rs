@@ -20,9 +20,7 @@ pub struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker")
-            .field("url", &self.config.redacted_url())
-            .finish()
+        f.debug_struct("Broker").field("url", &self.config.redacted_url()).finish()
     }
 }
 
@@ -32,21 +30,14 @@ impl Broker {
     /// outages are ridden out by retrying.
     pub async fn connect(config: BrokerConfig, connection_name: &str) -> Result<Self, BrokerError> {
         let name = connection_name.to_owned();
-        let pool = Config {
-            url: Some(config.url.clone()),
-            pool: Some(PoolConfig::new(4)),
-        }
-        .create_pool(
-            move || ConnectionProperties::default().with_connection_name(name.clone().into()),
-            Runtime::Tokio1,
-        )
-        .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let pool = Config { url: Some(config.url.clone()), pool: Some(PoolConfig::new(4)) }
+            .create_pool(
+                move || ConnectionProperties::default().with_connection_name(name.clone().into()),
+                Runtime::Tokio1,
+            )
+            .map_err(|e| BrokerError::Pool(e.to_string()))?;
         let names = Names::new(&config.namespace, &config.cluster);
-        let broker = Broker {
-            pool,
-            names,
-            config,
-        };
+        let broker = Broker { pool, names, config };
 
         let started = Instant::now();
         let mut backoff = Backoff::reconnect();
@@ -81,11 +72,7 @@ impl Broker {
 
     /// One attempt at a fresh channel.
     pub async fn try_channel(&self) -> Result<Channel, BrokerError> {
-        let conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| BrokerError::Pool(e.to_string()))?;
+        let conn = self.pool.get().await.map_err(|e| BrokerError::Pool(e.to_string()))?;
         Ok(conn.create_channel().await?)
     }
 

@@ -9,18 +9,12 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 fn durable() -> ExchangeDeclareOptions {
-    ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    }
+    ExchangeDeclareOptions { durable: true, ..Default::default() }
 }
 
 fn quorum_args() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString(LongString::from("quorum")),
-    );
+    args.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
     args
 }
 
@@ -28,40 +22,15 @@ impl Broker {
     /// The exchanges every instance uses, and the dead-letter queue behind them.
     pub async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BrokerError> {
         let n = self.names();
-        ch.exchange_declare(
-            n.jobs_exchange().into(),
-            ExchangeKind::Topic,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-        ch.exchange_declare(
-            n.topology_exchange().into(),
-            ExchangeKind::Fanout,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-        ch.exchange_declare(
-            n.control_exchange().into(),
-            ExchangeKind::Topic,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
-        ch.exchange_declare(
-            n.dead_letter_exchange().into(),
-            ExchangeKind::Fanout,
-            durable(),
-            FieldTable::default(),
-        )
-        .await?;
+        ch.exchange_declare(n.jobs_exchange().into(), ExchangeKind::Topic, durable(), FieldTable::default()).await?;
+        ch.exchange_declare(n.topology_exchange().into(), ExchangeKind::Fanout, durable(), FieldTable::default())
+            .await?;
+        ch.exchange_declare(n.control_exchange().into(), ExchangeKind::Topic, durable(), FieldTable::default()).await?;
+        ch.exchange_declare(n.dead_letter_exchange().into(), ExchangeKind::Fanout, durable(), FieldTable::default())
+            .await?;
         ch.queue_declare(
             n.dead_queue().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            QueueDeclareOptions { durable: true, ..Default::default() },
             quorum_args(),
         )
         .await?;
@@ -80,31 +49,14 @@ impl Broker {
     /// restarts) with a delivery limit, so a message that keeps killing workers is
     /// dead-lettered instead of looping, bound to the jobs exchange by its exact
     /// routing key.
-    pub async fn declare_topic_queue(
-        &self,
-        ch: &Channel,
-        topic: &Topic,
-    ) -> Result<(), BrokerError> {
+    pub async fn declare_topic_queue(&self, ch: &Channel, topic: &Topic) -> Result<(), BrokerError> {
         let n = self.names();
         let mut args = quorum_args();
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongInt(self.config().delivery_limit as i32),
-        );
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from(n.dead_letter_exchange())),
-        );
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.config().delivery_limit as i32));
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(n.dead_letter_exchange())));
         let queue = n.topic_queue(topic);
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await?;
+        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+            .await?;
         ch.queue_bind(
             queue.into(),
             n.jobs_exchange().into(),
@@ -123,10 +75,7 @@ impl Broker {
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
         ch.queue_declare(
             self.names().replies_queue().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            QueueDeclareOptions { durable: true, ..Default::default() },
             args,
         )
         .await?;
@@ -144,11 +93,7 @@ impl Broker {
         let q = ch
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await?;
@@ -171,19 +116,13 @@ impl Broker {
         let res = ch
             .queue_declare(
                 queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { passive: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await;
         match res {
             Ok(q) => {
-                let depth = QueueDepth {
-                    messages: q.message_count(),
-                    consumers: q.consumer_count(),
-                };
+                let depth = QueueDepth { messages: q.message_count(), consumers: q.consumer_count() };
                 let _ = ch.close(200, "done".into()).await;
                 Ok(Some(depth))
             }

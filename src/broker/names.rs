@@ -11,10 +11,7 @@ pub struct Names {
 
 impl Names {
     pub fn new(namespace: &str, cluster: &str) -> Self {
-        Names {
-            namespace: namespace.to_owned(),
-            cluster: cluster.to_owned(),
-        }
+        Names { namespace: namespace.to_owned(), cluster: cluster.to_owned() }
     }
 
     pub fn namespace(&self) -> &str {
@@ -33,9 +30,7 @@ impl Names {
 
     /// The topic a work queue belongs to, if the name is one of ours.
     pub fn topic_of_queue(&self, queue: &str) -> Option<Topic> {
-        let key = queue
-            .strip_prefix(&self.jobs_exchange())?
-            .strip_prefix('.')?;
+        let key = queue.strip_prefix(&self.jobs_exchange())?.strip_prefix('.')?;
         Topic::from_routing_key(key).ok()
     }
 
@@ -76,10 +71,7 @@ mod tests {
         let n = Names::new("acme", "prod");
         let topic: Topic = "com/adobe/granite/workflow/offloading".parse().unwrap();
         assert_eq!(n.jobs_exchange(), "acme.jobs");
-        assert_eq!(
-            n.topic_queue(&topic),
-            "acme.jobs.com.adobe.granite.workflow.offloading"
-        );
+        assert_eq!(n.topic_queue(&topic), "acme.jobs.com.adobe.granite.workflow.offloading");
         assert_eq!(n.topic_of_queue(&n.topic_queue(&topic)), Some(topic));
         assert_eq!(n.topic_of_queue("acme.jobsx.a"), None);
         assert_eq!(n.replies_queue(), "acme.replies.prod");

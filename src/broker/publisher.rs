@@ -33,12 +33,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(
-        exchange: impl Into<String>,
-        routing_key: impl Into<String>,
-        kind: &'static str,
-        body: Vec<u8>,
-    ) -> Self {
+    pub fn new(exchange: impl Into<String>, routing_key: impl Into<String>, kind: &'static str, body: Vec<u8>) -> Self {
         Outgoing {
             exchange: exchange.into(),
             routing_key: routing_key.into(),
@@ -66,10 +61,7 @@ impl Outgoing {
         if !self.headers.is_empty() {
             let mut table = FieldTable::default();
             for (k, v) in &self.headers {
-                table.insert(
-                    ShortString::from(k.as_str()),
-                    AMQPValue::LongString(LongString::from(v.as_str())),
-                );
+                table.insert(ShortString::from(k.as_str()), AMQPValue::LongString(LongString::from(v.as_str())));
             }
             props = props.with_headers(table);
         }
@@ -86,11 +78,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(broker: Broker) -> Self {
-        Publisher {
-            broker,
-            channel: Mutex::new(None),
-            patience: Duration::from_secs(30),
-        }
+        Publisher { broker, channel: Mutex::new(None), patience: Duration::from_secs(30) }
     }
 
     pub fn with_patience(mut self, patience: Duration) -> Self {
@@ -111,9 +99,7 @@ impl Publisher {
         loop {
             match self.publish_once(msg).await {
                 Ok(()) => return Ok(()),
-                Err(e @ (BrokerError::Unroutable { .. } | BrokerError::Encode(_))) => {
-                    return Err(e)
-                }
+                Err(e @ (BrokerError::Unroutable { .. } | BrokerError::Encode(_))) => return Err(e),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, exchange = %msg.exchange, "publish failed, retrying");
@@ -131,10 +117,7 @@ impl Publisher {
             .basic_publish(
                 msg.exchange.as_str().into(),
                 msg.routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: msg.mandatory,
-                    ..Default::default()
-                },
+                BasicPublishOptions { mandatory: msg.mandatory, ..Default::default() },
                 &msg.body,
                 msg.properties(),
             )
@@ -142,14 +125,12 @@ impl Publisher {
             .await?;
         match confirm {
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(BrokerError::Unroutable {
-                exchange: msg.exchange.clone(),
-                routing_key: msg.routing_key.clone(),
-            }),
-            Confirmation::Nack(_) => Err(BrokerError::Nacked {
-                exchange: msg.exchange.clone(),
-                routing_key: msg.routing_key.clone(),
-            }),
+            Confirmation::Ack(Some(_)) => {
+                Err(BrokerError::Unroutable { exchange: msg.exchange.clone(), routing_key: msg.routing_key.clone() })
+            }
+            Confirmation::Nack(_) => {
+                Err(BrokerError::Nacked { exchange: msg.exchange.clone(), routing_key: msg.routing_key.clone() })
+            }
         }
     }
 

@@ -42,11 +42,7 @@ pub trait Subscriber: Send + 'static {
 /// Runs `sub` until `cancel` fires, resubscribing after every failure. On cancel
 /// the consumer is cancelled on the broker (no new deliveries) but the channel is
 /// left open, so work already handed out can still be acked.
-pub async fn run_subscription<S: Subscriber>(
-    broker: Broker,
-    mut sub: S,
-    cancel: CancellationToken,
-) -> S {
+pub async fn run_subscription<S: Subscriber>(broker: Broker, mut sub: S, cancel: CancellationToken) -> S {
     let mut backoff = Backoff::reconnect();
     'connect: loop {
         let Some(ch) = broker.channel(&cancel).await else {

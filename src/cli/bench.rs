@@ -4,7 +4,7 @@
 
 use super::bench_raw;
 use super::settings::Global;
-use anyhow::{Context as _, bail};
+use anyhow::{bail, Context as _};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use offloader::announce::HeartbeatConfig;
@@ -144,7 +144,11 @@ async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     loop {
         for (i, child) in children.0.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
-                bail!("worker {} exited ({status}); its log: {}", i + 1, dir.path().join(format!("worker-{}.log", i + 1)).display());
+                bail!(
+                    "worker {} exited ({status}); its log: {}",
+                    i + 1,
+                    dir.path().join(format!("worker-{}.log", i + 1)).display()
+                );
             }
         }
         let consumers = broker.queue_depth(&queue).await?.map(|d| d.consumers).unwrap_or(0);
@@ -152,7 +156,11 @@ async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
             break;
         }
         if Instant::now() > deadline {
-            bail!("only {consumers} of {} workers consume {queue} after 60 s; logs in {}", args.workers, dir.path().display());
+            bail!(
+                "only {consumers} of {} workers consume {queue} after 60 s; logs in {}",
+                args.workers,
+                dir.path().display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

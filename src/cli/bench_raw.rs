@@ -4,7 +4,7 @@
 //! job; the publisher drains the replies. Whatever the pipeline adds on top of
 //! this (ledger, JSON, waiters) shows up as the gap between the two figures.
 
-use super::bench::{Args, Figures, progress};
+use super::bench::{progress, Args, Figures};
 use super::settings::Global;
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -18,7 +18,7 @@ use offloader::broker::Broker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{oneshot, Semaphore};
 
 const ROUTING_KEY: &str = "offloader.noop";
 
@@ -41,8 +41,14 @@ async fn declare(ch: &Channel, n: &Names) -> anyhow::Result<()> {
     .await?;
     ch.queue_declare(n.jobs.as_str().into(), durable, quorum.clone()).await?;
     ch.queue_declare(n.replies.as_str().into(), durable, quorum).await?;
-    ch.queue_bind(n.jobs.as_str().into(), n.exchange.as_str().into(), ROUTING_KEY.into(), QueueBindOptions::default(), FieldTable::default())
-        .await?;
+    ch.queue_bind(
+        n.jobs.as_str().into(),
+        n.exchange.as_str().into(),
+        ROUTING_KEY.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -56,7 +62,12 @@ async fn consume_jobs(broker: Broker, n: Arc<Names>, prefetch: u16) -> anyhow::R
     ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let mut deliveries = ch
-        .basic_consume(n.jobs.as_str().into(), "raw-worker".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            n.jobs.as_str().into(),
+            "raw-worker".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
@@ -100,7 +111,12 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     let replies_ch = leader.try_channel().await?;
     replies_ch.basic_qos(args.prefetch.max(500), BasicQosOptions::default()).await?;
     let mut replies = replies_ch
-        .basic_consume(n.replies.as_str().into(), "raw-leader".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            n.replies.as_str().into(),
+            "raw-leader".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let reply_task = tokio::spawn({
         let pending = pending.clone();
@@ -122,7 +138,8 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..args.jobs)
         .map(|i| {
-            let (ch, n, pending, inflight, bar) = (publish_ch.clone(), n.clone(), pending.clone(), inflight.clone(), bar.clone());
+            let (ch, n, pending, inflight, bar) =
+                (publish_ch.clone(), n.clone(), pending.clone(), inflight.clone(), bar.clone());
             async move {
                 let _permit = inflight.acquire().await?;
                 let id = format!("job-{i}");

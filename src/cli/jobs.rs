@@ -1,7 +1,7 @@
 //! `offloader job ...`: the job console, read from the leader's ledger.
 
 use super::client::LeaderClient;
-use super::settings::{Global, parse_duration};
+use super::settings::{parse_duration, Global};
 use anyhow::Context as _;
 use offloader::leader::JobRecord;
 use offloader::protocol::JobId;

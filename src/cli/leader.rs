@@ -1,10 +1,12 @@
 //! `offloader leader`: the instance users talk to.
 
-use super::settings::{Global, parse_duration};
+use super::settings::{parse_duration, Global};
 use super::shutdown;
+use anyhow::Context as _;
 use offloader::announce::HeartbeatConfig;
-use offloader::leader::{self, LeaderConfig, RetryPolicy};
+use offloader::leader::{self, LeaderConfig, RetryPolicy, WatchConfig};
 use offloader::metrics::MetricsRegistry;
+use offloader::protocol::AssetPath;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +43,30 @@ pub struct Args {
     /// Delay before a failed job is retried.
     #[arg(long, env = "OFFLOADER_RETRY_DELAY", default_value = "2s", value_parser = parse_duration)]
     retry_delay: Duration,
+
+    /// A directory of workflow model files (`*.json`, schema offloader.workflow-model.v1),
+    /// added to the built-ins `dam/update_asset` and `dam/update_asset_offloading`.
+    #[arg(long, env = "OFFLOADER_MODELS", value_name = "DIR")]
+    models: Option<PathBuf>,
+
+    /// Workflow launchers (TOML `[[launcher]]` tables, or JSON `{"launchers": [...]}`),
+    /// replacing the built-in DAM Update Asset launchers.
+    #[arg(long, env = "OFFLOADER_LAUNCHERS", value_name = "FILE")]
+    launchers: Option<PathBuf>,
+
+    /// A folder whose files are ingested once complete, then moved to its `.done/`
+    /// (or `.failed/`, with the reason). Needs --watch-to.
+    #[arg(long, env = "OFFLOADER_WATCH", value_name = "DIR", requires = "watch_to")]
+    watch: Option<PathBuf>,
+
+    /// The repository folder watched files land in, e.g. /content/dam/inbox.
+    #[arg(long, env = "OFFLOADER_WATCH_TO", value_name = "PATH", requires = "watch")]
+    watch_to: Option<String>,
+
+    /// How often the watch folder is scanned; a file is taken when it has not changed
+    /// between two scans.
+    #[arg(long, env = "OFFLOADER_WATCH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    watch_interval: Duration,
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -54,12 +80,21 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.poll_interval = args.poll_interval;
     config.heartbeat = HeartbeatConfig::from_interval(args.heartbeat_interval);
     config.retry = RetryPolicy { max_attempts: args.max_attempts, delay: args.retry_delay };
+    config.models_dir = args.models;
+    config.launchers_file = args.launchers;
+    if let (Some(dir), Some(to)) = (args.watch, args.watch_to) {
+        let to = AssetPath::parse(&to).with_context(|| format!("--watch-to {to:?}"))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the watch folder {}", dir.display()))?;
+        config.watch = Some(WatchConfig { dir, to, interval: args.watch_interval });
+    }
     if config.token.is_none() && !args.http.ip().is_loopback() {
         tracing::warn!(addr = %args.http, "the HTTP API is reachable from the network without a token; set OFFLOADER_TOKEN");
     }
     let handle = leader::start(broker.clone(), Some(store), config, MetricsRegistry::new()).await?;
     if let Some(addr) = handle.http {
-        tracing::info!("jobs: http://{addr}/api/jobs  topics: http://{addr}/api/topics  metrics: http://{addr}/metrics");
+        tracing::info!(
+            "jobs: http://{addr}/api/jobs  topics: http://{addr}/api/topics  metrics: http://{addr}/metrics"
+        );
     }
     stop.cancelled().await;
     handle.shutdown().await;

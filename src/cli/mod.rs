@@ -1,8 +1,10 @@
 //! Command-line wiring: one module per subcommand, plus the settings they share.
 
+mod assets;
 mod bench;
 mod bench_raw;
 mod client;
+mod ingest;
 mod jobs;
 mod leader;
 mod settings;
@@ -47,6 +49,13 @@ enum Command {
     Job(jobs::Command),
     /// Show every instance's topics, or enable/disable/make exclusive a topic live.
     Topics(topics::Args),
+    /// Ingest files or folders as assets (uploads, then lets launchers start workflows).
+    Ingest(ingest::Args),
+    /// Read an asset or download one of its renditions.
+    #[command(subcommand)]
+    Asset(assets::Command),
+    /// List the workflow launchers the leader runs.
+    Launchers(assets::LaunchersArgs),
     /// Measure end-to-end throughput and latency on the real services.
     Bench(bench::Args),
 }
@@ -68,6 +77,9 @@ pub fn main() -> ExitCode {
             Command::Submit(args) => submit::run(&cli.global, args).await,
             Command::Job(cmd) => jobs::run(&cli.global, cmd).await,
             Command::Topics(args) => topics::run(&cli.global, args).await,
+            Command::Ingest(args) => ingest::run(&cli.global, args).await,
+            Command::Asset(cmd) => assets::run(&cli.global, cmd).await,
+            Command::Launchers(args) => assets::launchers(&cli.global, args).await,
             Command::Bench(args) => bench::run(&cli.global, args).await,
         }
     });

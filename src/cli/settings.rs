@@ -11,8 +11,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// RabbitMQ URL, `amqp://user:pass@host:port/vhost`.
-    #[arg(long, global = true, env = "OFFLOADER_AMQP_URL",
-          default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "OFFLOADER_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        hide_env_values = true
+    )]
     pub amqp_url: String,
 
     /// Prefix of every AMQP name and S3 key, isolating tenants and test runs.

@@ -2,8 +2,8 @@
 //! leader, and (with `--wait`) wait for its result.
 
 use super::client::LeaderClient;
-use super::settings::{Global, parse_duration};
-use anyhow::{Context as _, bail};
+use super::settings::{parse_duration, Global};
+use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use offloader::leader::JobRecord;
 use offloader::protocol::job::INPUT_PAYLOAD;
@@ -64,7 +64,10 @@ fn parse_props(props: &[String]) -> anyhow::Result<Properties> {
 
 fn spinner(msg: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner().with_message(msg);
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }

@@ -1,12 +1,12 @@
 //! `offloader worker`: joins the pool and processes the topics enabled on it.
 
-use super::settings::{Global, parse_duration};
+use super::settings::{parse_duration, Global};
 use super::shutdown;
-use anyhow::{Context as _, bail};
+use anyhow::{bail, Context as _};
 use offloader::announce::HeartbeatConfig;
 use offloader::metrics::{self, MetricsRegistry};
 use offloader::protocol::TopicPattern;
-use offloader::worker::{self, ConsumerRegistry, WorkerConfig, register_builtin_as, register_builtins};
+use offloader::worker::{self, register_builtin_as, register_builtins, ConsumerRegistry, WorkerConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,8 @@ struct ConsumerManager {
 
 fn read_config(path: &Path) -> anyhow::Result<ConsumerManager> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("invalid worker config {}", path.display()))?;
+    let file: ConfigFile =
+        toml::from_str(&text).with_context(|| format!("invalid worker config {}", path.display()))?;
     Ok(file.job.consumermanager)
 }
 

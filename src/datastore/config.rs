@@ -58,33 +58,23 @@ impl DatastoreConfig {
     /// The defaults are the development services', so tests and `scripts/run` need no setup.
     pub fn from_env(namespace: impl Into<String>) -> Self {
         let var = |name: &str| std::env::var(name).ok();
-        let bucket = var("OFFLOADER_S3_BUCKET")
-            .filter(|b| !b.is_empty())
-            .unwrap_or_else(|| DEFAULT_S3_BUCKET.to_owned());
-        let url = var("OFFLOADER_DATASTORE")
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| format!("s3://{bucket}"));
+        let bucket =
+            var("OFFLOADER_S3_BUCKET").filter(|b| !b.is_empty()).unwrap_or_else(|| DEFAULT_S3_BUCKET.to_owned());
+        let url = var("OFFLOADER_DATASTORE").filter(|u| !u.is_empty()).unwrap_or_else(|| format!("s3://{bucket}"));
         let endpoint = match var("OFFLOADER_S3_ENDPOINT") {
             None => Some(DEFAULT_S3_ENDPOINT.to_owned()),
             Some(e) if e.is_empty() => None,
             Some(e) => Some(e),
         };
-        let path_style = !matches!(
-            var("OFFLOADER_S3_PATH_STYLE").as_deref(),
-            Some("false" | "0" | "no")
-        );
+        let path_style = !matches!(var("OFFLOADER_S3_PATH_STYLE").as_deref(), Some("false" | "0" | "no"));
         DatastoreConfig {
             url,
             endpoint,
             region: var("OFFLOADER_S3_REGION")
                 .filter(|r| !r.is_empty())
                 .unwrap_or_else(|| DEFAULT_S3_REGION.to_owned()),
-            access_key: Some(
-                var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| DEFAULT_ACCESS_KEY.to_owned()),
-            ),
-            secret_key: Some(
-                var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| DEFAULT_SECRET_KEY.to_owned()),
-            ),
+            access_key: Some(var("AWS_ACCESS_KEY_ID").unwrap_or_else(|| DEFAULT_ACCESS_KEY.to_owned())),
+            secret_key: Some(var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| DEFAULT_SECRET_KEY.to_owned())),
             path_style,
             namespace: namespace.into(),
         }
@@ -110,18 +100,14 @@ impl DatastoreConfig {
         if let Some(bucket) = self.url.strip_prefix("s3://") {
             // Bucket naming rules, loosely: what S3-compatible servers accept in a path.
             let ok = (3..=63).contains(&bucket.len())
-                && bucket
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
             if !ok {
                 return Err(DatastoreError::Config(format!(
                     "{:?} is not s3://BUCKET with a valid bucket name (3-63 of a-z 0-9 . -)",
                     self.url
                 )));
             }
-            Ok(Location::S3 {
-                bucket: bucket.to_owned(),
-            })
+            Ok(Location::S3 { bucket: bucket.to_owned() })
         } else if let Some(path) = self.url.strip_prefix("file://") {
             let root = PathBuf::from(path);
             if !root.is_absolute() {
@@ -148,10 +134,7 @@ impl std::fmt::Debug for DatastoreConfig {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("access_key", &self.access_key)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field("path_style", &self.path_style)
             .field("namespace", &self.namespace)
             .finish()
@@ -168,9 +151,7 @@ fn validate_namespace(ns: &str) -> Result<(), DatastoreError> {
             seg.is_empty()
                 || seg == "."
                 || seg == ".."
-                || !seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                || !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
     if bad {
         return Err(DatastoreError::Config(format!(
@@ -185,27 +166,13 @@ mod tests {
     use super::*;
 
     fn cfg(url: &str, ns: &str) -> DatastoreConfig {
-        DatastoreConfig {
-            url: url.into(),
-            namespace: ns.into(),
-            ..DatastoreConfig::dir("/tmp", "")
-        }
+        DatastoreConfig { url: url.into(), namespace: ns.into(), ..DatastoreConfig::dir("/tmp", "") }
     }
 
     #[test]
     fn parses_locations() {
-        assert_eq!(
-            cfg("s3://offloader", "").location().ok(),
-            Some(Location::S3 {
-                bucket: "offloader".into()
-            })
-        );
-        assert_eq!(
-            cfg("file:///srv/ds", "t1").location().ok(),
-            Some(Location::Dir {
-                root: "/srv/ds".into()
-            })
-        );
+        assert_eq!(cfg("s3://offloader", "").location().ok(), Some(Location::S3 { bucket: "offloader".into() }));
+        assert_eq!(cfg("file:///srv/ds", "t1").location().ok(), Some(Location::Dir { root: "/srv/ds".into() }));
         assert!(cfg("file://rel/dir", "").location().is_err());
         assert!(cfg("s3://a/b", "").location().is_err());
         assert!(cfg("http://x", "").location().is_err());

@@ -38,10 +38,7 @@ impl BlobHasher {
     /// The reference naming everything seen.
     pub fn finish(self) -> BlobRef {
         let digest: [u8; 32] = self.sha.finalize().into();
-        BlobRef {
-            sha256: Sha256Hex::from_digest(&digest),
-            size: self.size,
-        }
+        BlobRef { sha256: Sha256Hex::from_digest(&digest), size: self.size }
     }
 }
 
@@ -66,16 +63,11 @@ pub(crate) async fn hash_bytes_off_thread(data: &Bytes) -> Result<BlobRef, Datas
 /// The reference naming a file's content, read in chunks.
 pub async fn hash_file(path: &Path) -> Result<BlobRef, DatastoreError> {
     let context = || format!("hashing {}", path.display());
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| DatastoreError::io(context(), e))?;
+    let mut file = tokio::fs::File::open(path).await.map_err(|e| DatastoreError::io(context(), e))?;
     let mut hasher = BlobHasher::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| DatastoreError::io(context(), e))?;
+        let n = file.read(&mut buf).await.map_err(|e| DatastoreError::io(context(), e))?;
         if n == 0 {
             return Ok(hasher.finish());
         }
@@ -85,11 +77,7 @@ pub async fn hash_file(path: &Path) -> Result<BlobRef, DatastoreError> {
 
 /// Copies `reader` into `writer`, hashing on the way; returns the reference of what was copied.
 /// `context` names the copy in I/O errors.
-pub async fn copy_hashing<R, W>(
-    reader: &mut R,
-    writer: &mut W,
-    context: &str,
-) -> Result<BlobRef, DatastoreError>
+pub async fn copy_hashing<R, W>(reader: &mut R, writer: &mut W, context: &str) -> Result<BlobRef, DatastoreError>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
@@ -97,23 +85,14 @@ where
     let mut hasher = BlobHasher::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = reader
-            .read(&mut buf)
-            .await
-            .map_err(|e| DatastoreError::io(format!("{context}: reading"), e))?;
+        let n = reader.read(&mut buf).await.map_err(|e| DatastoreError::io(format!("{context}: reading"), e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
-        writer
-            .write_all(&buf[..n])
-            .await
-            .map_err(|e| DatastoreError::io(format!("{context}: writing"), e))?;
+        writer.write_all(&buf[..n]).await.map_err(|e| DatastoreError::io(format!("{context}: writing"), e))?;
     }
-    writer
-        .flush()
-        .await
-        .map_err(|e| DatastoreError::io(format!("{context}: writing"), e))?;
+    writer.flush().await.map_err(|e| DatastoreError::io(format!("{context}: writing"), e))?;
     Ok(hasher.finish())
 }
 
@@ -121,27 +100,18 @@ where
 ///
 /// Reads at most one byte more than `expected.size`, so a blob that grew behind the store's
 /// back cannot make us allocate more than the caller agreed to.
-pub async fn read_verified<R>(
-    reader: &mut R,
-    expected: &BlobRef,
-    key: &str,
-) -> Result<Bytes, DatastoreError>
+pub async fn read_verified<R>(reader: &mut R, expected: &BlobRef, key: &str) -> Result<Bytes, DatastoreError>
 where
     R: AsyncRead + Unpin + ?Sized,
 {
-    let size = usize::try_from(expected.size).map_err(|_| DatastoreError::TooLarge {
-        size: expected.size,
-        max: usize::MAX as u64,
-    })?;
+    let size = usize::try_from(expected.size)
+        .map_err(|_| DatastoreError::TooLarge { size: expected.size, max: usize::MAX as u64 })?;
     let mut out = BytesMut::with_capacity(size);
     let mut hasher = BlobHasher::new();
     let mut limited = reader.take(expected.size + 1);
     let mut buf = vec![0u8; CHUNK.min(size + 1)];
     loop {
-        let n = limited
-            .read(&mut buf)
-            .await
-            .map_err(|e| DatastoreError::io(format!("reading blob {key}"), e))?;
+        let n = limited.read(&mut buf).await.map_err(|e| DatastoreError::io(format!("reading blob {key}"), e))?;
         if n == 0 {
             break;
         }
@@ -168,10 +138,7 @@ where
     let mut hasher = BlobHasher::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = limited
-            .read(&mut buf)
-            .await
-            .map_err(|e| DatastoreError::io(format!("reading blob {key}"), e))?;
+        let n = limited.read(&mut buf).await.map_err(|e| DatastoreError::io(format!("reading blob {key}"), e))?;
         if n == 0 {
             break;
         }
@@ -179,26 +146,16 @@ where
         if hasher.size() > expected.size {
             break; // too long: corrupt; no need to write the excess
         }
-        writer
-            .write_all(&buf[..n])
-            .await
-            .map_err(|e| DatastoreError::io(format!("writing blob {key}"), e))?;
+        writer.write_all(&buf[..n]).await.map_err(|e| DatastoreError::io(format!("writing blob {key}"), e))?;
     }
     check(expected, hasher, key)?;
-    writer
-        .flush()
-        .await
-        .map_err(|e| DatastoreError::io(format!("writing blob {key}"), e))
+    writer.flush().await.map_err(|e| DatastoreError::io(format!("writing blob {key}"), e))
 }
 
 /// Compares what was read with what was expected.
 fn check(expected: &BlobRef, hasher: BlobHasher, key: &str) -> Result<(), DatastoreError> {
     if hasher.size() > expected.size {
-        return Err(corrupt(
-            key,
-            expected,
-            format!("more than {} bytes", expected.size),
-        ));
+        return Err(corrupt(key, expected, format!("more than {} bytes", expected.size)));
     }
     let actual = hasher.finish();
     if actual != *expected {
@@ -209,11 +166,7 @@ fn check(expected: &BlobRef, hasher: BlobHasher, key: &str) -> Result<(), Datast
 }
 
 pub(crate) fn corrupt(key: &str, expected: &BlobRef, actual: String) -> DatastoreError {
-    DatastoreError::Corrupt {
-        key: key.to_owned(),
-        expected: expected.clone(),
-        actual,
-    }
+    DatastoreError::Corrupt { key: key.to_owned(), expected: expected.clone(), actual }
 }
 
 #[cfg(test)]
@@ -223,10 +176,7 @@ mod tests {
     #[test]
     fn hashes_known_vector() {
         let r = hash_bytes(b"abc");
-        assert_eq!(
-            r.sha256.as_str(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(r.sha256.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(r.size, 3);
     }
 

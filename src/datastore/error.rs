@@ -25,11 +25,7 @@ pub enum DatastoreError {
     /// What was read does not hash to what the reference says: the blob was damaged or replaced
     /// behind the store's back, or the transfer was cut short. Never retried silently.
     #[error("blob {key} is corrupt: expected sha256 {} and {} bytes, found {actual}", expected.sha256, expected.size)]
-    Corrupt {
-        key: String,
-        expected: BlobRef,
-        actual: String,
-    },
+    Corrupt { key: String, expected: BlobRef, actual: String },
 
     /// The blob is bigger than the caller accepts (checked before anything is fetched).
     #[error("blob of {size} bytes exceeds the limit of {max} bytes")]
@@ -49,11 +45,7 @@ pub enum DatastoreError {
 
     /// S3 answered with an error (access denied, bad request, ...).
     #[error("S3 {operation} at {endpoint} failed: {cause}")]
-    S3 {
-        operation: &'static str,
-        endpoint: String,
-        cause: String,
-    },
+    S3 { operation: &'static str, endpoint: String, cause: String },
 
     /// The datastore configuration is unusable.
     #[error("datastore configuration: {0}")]
@@ -63,18 +55,12 @@ pub enum DatastoreError {
 impl DatastoreError {
     /// Wraps an I/O error with what we were doing.
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        DatastoreError::Io {
-            context: context.into(),
-            source,
-        }
+        DatastoreError::Io { context: context.into(), source }
     }
 
     /// True for errors that may go away by themselves (an outage, a cut connection), so a
     /// caller may retry the whole operation later; false for errors that will not.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            DatastoreError::Unreachable { .. } | DatastoreError::Io { .. }
-        )
+        matches!(self, DatastoreError::Unreachable { .. } | DatastoreError::Io { .. })
     }
 }

@@ -6,9 +6,7 @@
 //! half-written blob, a crash leaves debris only in `tmp/`, and concurrent writers of the same
 //! content cannot damage each other: the first rename wins, the others find it there.
 
-use super::digest::{
-    copy_hashing, copy_verified, corrupt, hash_bytes_off_thread, hash_file, read_verified,
-};
+use super::digest::{copy_hashing, copy_verified, corrupt, hash_bytes_off_thread, hash_file, read_verified};
 use super::{blob_key, BlobStore, DatastoreError, Stored};
 use crate::protocol::blob::BlobRef;
 use async_trait::async_trait;
@@ -33,12 +31,7 @@ impl FsBlobStore {
     pub async fn open(root: PathBuf, namespace: &str) -> Result<Self, DatastoreError> {
         match tokio::fs::metadata(&root).await {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(DatastoreError::Config(format!(
-                    "{} is not a directory",
-                    root.display()
-                )))
-            }
+            Ok(_) => return Err(DatastoreError::Config(format!("{} is not a directory", root.display()))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(DatastoreError::Missing {
                     what: "datastore directory".into(),
@@ -46,22 +39,11 @@ impl FsBlobStore {
                 })
             }
             Err(e) => {
-                return Err(DatastoreError::Unreachable {
-                    endpoint: root.display().to_string(),
-                    cause: e.to_string(),
-                })
+                return Err(DatastoreError::Unreachable { endpoint: root.display().to_string(), cause: e.to_string() })
             }
         }
-        let base = if namespace.is_empty() {
-            root.clone()
-        } else {
-            root.join(namespace)
-        };
-        let store = FsBlobStore {
-            root,
-            namespace: namespace.to_owned(),
-            base,
-        };
+        let base = if namespace.is_empty() { root.clone() } else { root.join(namespace) };
+        let store = FsBlobStore { root, namespace: namespace.to_owned(), base };
         for dir in [store.base.join("blobs"), store.tmp_dir()] {
             tokio::fs::create_dir_all(&dir)
                 .await
@@ -85,9 +67,7 @@ impl FsBlobStore {
 
     async fn exists(&self, blob: &BlobRef) -> Result<bool, DatastoreError> {
         let path = self.blob_path(blob);
-        tokio::fs::try_exists(&path)
-            .await
-            .map_err(|e| DatastoreError::io(format!("checking {}", path.display()), e))
+        tokio::fs::try_exists(&path).await.map_err(|e| DatastoreError::io(format!("checking {}", path.display()), e))
     }
 
     /// Moves a complete, verified temporary file into place as `blob`, unless it is already
@@ -106,10 +86,7 @@ impl FsBlobStore {
             Ok(()) => Ok(true),
             // Someone stored the same content first; ours is dropped (and deleted).
             Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(DatastoreError::io(
-                format!("renaming into {}", dest.display()),
-                e.error,
-            )),
+            Err(e) => Err(DatastoreError::io(format!("renaming into {}", dest.display()), e.error)),
         }
     }
 
@@ -121,9 +98,7 @@ impl FsBlobStore {
     ) -> Result<(TempPath, BlobRef), DatastoreError> {
         let (mut file, temp) = temp_file_in(&self.tmp_dir()).await?;
         let blob = copy_hashing(reader, &mut file, what).await?;
-        file.sync_all()
-            .await
-            .map_err(|e| DatastoreError::io(format!("{what}: syncing"), e))?;
+        file.sync_all().await.map_err(|e| DatastoreError::io(format!("{what}: syncing"), e))?;
         Ok((temp, blob))
     }
 }
@@ -133,10 +108,7 @@ impl BlobStore for FsBlobStore {
     async fn put_bytes(&self, bytes: Bytes) -> Result<Stored, DatastoreError> {
         let blob = hash_bytes_off_thread(&bytes).await?;
         if self.exists(&blob).await? {
-            return Ok(Stored {
-                blob,
-                uploaded: false,
-            });
+            return Ok(Stored { blob, uploaded: false });
         }
         let (temp, _) = self.spool(&mut &bytes[..], "storing bytes").await?;
         let uploaded = self.commit(temp, &blob).await?;
@@ -147,10 +119,7 @@ impl BlobStore for FsBlobStore {
         // Hash first (a read) so content already stored costs no write at all.
         let blob = hash_file(path).await?;
         if self.exists(&blob).await? {
-            return Ok(Stored {
-                blob,
-                uploaded: false,
-            });
+            return Ok(Stored { blob, uploaded: false });
         }
         let mut source = tokio::fs::File::open(path)
             .await
@@ -158,18 +127,13 @@ impl BlobStore for FsBlobStore {
         let what = format!("storing {}", path.display());
         let (temp, copied) = self.spool(&mut source, &what).await?;
         if copied != blob {
-            return Err(DatastoreError::SourceChanged {
-                path: path.display().to_string(),
-            });
+            return Err(DatastoreError::SourceChanged { path: path.display().to_string() });
         }
         let uploaded = self.commit(temp, &blob).await?;
         Ok(Stored { blob, uploaded })
     }
 
-    async fn put_reader(
-        &self,
-        mut reader: Box<dyn AsyncRead + Send + Unpin>,
-    ) -> Result<Stored, DatastoreError> {
+    async fn put_reader(&self, mut reader: Box<dyn AsyncRead + Send + Unpin>) -> Result<Stored, DatastoreError> {
         // Spooled straight into the store's own tmp/: same file system, so committing is a rename.
         let (temp, blob) = self.spool(&mut *reader, "storing a stream").await?;
         let uploaded = self.commit(temp, &blob).await?;
@@ -182,10 +146,7 @@ impl BlobStore for FsBlobStore {
 
     async fn get_bytes(&self, blob: &BlobRef, max_size: u64) -> Result<Bytes, DatastoreError> {
         if blob.size > max_size {
-            return Err(DatastoreError::TooLarge {
-                size: blob.size,
-                max: max_size,
-            });
+            return Err(DatastoreError::TooLarge { size: blob.size, max: max_size });
         }
         let mut file = self.open_blob(blob).await?;
         read_verified(&mut file, blob, &self.key(blob)).await
@@ -216,11 +177,8 @@ impl FsBlobStore {
             }
             Err(e) => return Err(DatastoreError::io(format!("opening {}", path.display()), e)),
         };
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| DatastoreError::io(format!("reading {}", path.display()), e))?
-            .len();
+        let len =
+            file.metadata().await.map_err(|e| DatastoreError::io(format!("reading {}", path.display()), e))?.len();
         if len != blob.size {
             return Err(corrupt(&self.key(blob), blob, format!("{len} bytes")));
         }
@@ -242,9 +200,7 @@ pub(crate) async fn download_to(
     };
     let (mut file, temp) = temp_file_in(&dir).await?;
     copy_verified(reader, &mut file, blob, key).await?;
-    file.sync_all()
-        .await
-        .map_err(|e| DatastoreError::io(format!("writing {}", dest.display()), e))?;
+    file.sync_all().await.map_err(|e| DatastoreError::io(format!("writing {}", dest.display()), e))?;
     drop(file);
     let target = dest.to_path_buf();
     tokio::task::spawn_blocking(move || temp.persist(&target))
@@ -255,17 +211,13 @@ pub(crate) async fn download_to(
 
 /// A new temporary file in `dir` (deleted unless persisted), readable by others like any file a
 /// shared store or a user expects (tempfile creates them 0600).
-pub(crate) async fn temp_file_in(
-    dir: &Path,
-) -> Result<(tokio::fs::File, TempPath), DatastoreError> {
+pub(crate) async fn temp_file_in(dir: &Path) -> Result<(tokio::fs::File, TempPath), DatastoreError> {
     let dir = dir.to_path_buf();
     let made = tokio::task::spawn_blocking(move || {
         let temp = tempfile::Builder::new()
             .prefix(".offloader-")
             .tempfile_in(&dir)
-            .map_err(|e| {
-                DatastoreError::io(format!("creating a temp file in {}", dir.display()), e)
-            })?;
+            .map_err(|e| DatastoreError::io(format!("creating a temp file in {}", dir.display()), e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

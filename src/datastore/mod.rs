@@ -56,10 +56,7 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Stores everything `reader` yields (e.g. an HTTP upload body), spooling it to a
     /// temporary file while hashing, since the key is only known at the end.
-    async fn put_reader(
-        &self,
-        reader: Box<dyn AsyncRead + Send + Unpin>,
-    ) -> Result<Stored, DatastoreError>;
+    async fn put_reader(&self, reader: Box<dyn AsyncRead + Send + Unpin>) -> Result<Stored, DatastoreError>;
 
     /// Whether the blob is in the store.
     async fn contains(&self, blob: &BlobRef) -> Result<bool, DatastoreError>;

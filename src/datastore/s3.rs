@@ -68,17 +68,9 @@ impl S3BlobStore {
             .with_max_attempts(6)
             .with_initial_backoff(Duration::from_millis(500))
             .with_max_backoff(Duration::from_secs(5));
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build();
+        let timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(5)).build();
         let mut builder = aws_sdk_s3::config::Builder::new()
-            .credentials_provider(Credentials::new(
-                access.clone(),
-                secret.clone(),
-                None,
-                None,
-                "offloader-config",
-            ))
+            .credentials_provider(Credentials::new(access.clone(), secret.clone(), None, None, "offloader-config"))
             .region(Region::new(cfg.region.clone()))
             .force_path_style(cfg.path_style)
             .retry_config(retry)
@@ -95,26 +87,16 @@ impl S3BlobStore {
             client: Self::client_for(cfg)?,
             bucket,
             namespace: cfg.namespace.clone(),
-            endpoint: cfg
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| format!("AWS S3 ({})", cfg.region)),
+            endpoint: cfg.endpoint.clone().unwrap_or_else(|| format!("AWS S3 ({})", cfg.region)),
             spool_dir: std::env::temp_dir(),
         };
-        let head = store
-            .client
-            .head_bucket()
-            .bucket(&store.bucket)
-            .send()
-            .await;
+        let head = store.client.head_bucket().bucket(&store.bucket).send().await;
         match head {
             Ok(_) => Ok(store),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                Err(DatastoreError::Missing {
-                    what: format!("bucket '{}'", store.bucket),
-                    endpoint: store.endpoint.clone(),
-                })
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(DatastoreError::Missing {
+                what: format!("bucket '{}'", store.bucket),
+                endpoint: store.endpoint.clone(),
+            }),
             Err(e) => Err(store.error("HeadBucket", e)),
         }
     }
@@ -144,12 +126,10 @@ impl S3BlobStore {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                DatastoreError::Unreachable {
-                    endpoint: format!("{} (bucket {})", self.endpoint, self.bucket),
-                    cause: DisplayErrorContext(&err).to_string(),
-                }
-            }
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => DatastoreError::Unreachable {
+                endpoint: format!("{} (bucket {})", self.endpoint, self.bucket),
+                cause: DisplayErrorContext(&err).to_string(),
+            },
             _ => {
                 let status = err.raw_response().map(|r| r.status().as_u16());
                 let mut cause = match (err.code(), err.message()) {
@@ -163,23 +143,13 @@ impl S3BlobStore {
                 if status == Some(403) {
                     cause.push_str("; check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
                 }
-                DatastoreError::S3 {
-                    operation,
-                    endpoint: format!("{} (bucket {})", self.endpoint, self.bucket),
-                    cause,
-                }
+                DatastoreError::S3 { operation, endpoint: format!("{} (bucket {})", self.endpoint, self.bucket), cause }
             }
         }
     }
 
     async fn existing(&self, blob: &BlobRef) -> Result<Existing, DatastoreError> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(self.key(blob))
-            .send()
-            .await;
+        let head = self.client.head_object().bucket(&self.bucket).key(self.key(blob)).send().await;
         match head {
             Ok(out) => {
                 let len = out.content_length().unwrap_or_default();
@@ -197,12 +167,7 @@ impl S3BlobStore {
     /// Stores `data` (named `blob`) in one request unless it is already there.
     async fn store_small(&self, data: Bytes, blob: BlobRef) -> Result<Stored, DatastoreError> {
         let replace = match self.existing(&blob).await? {
-            Existing::Present => {
-                return Ok(Stored {
-                    blob,
-                    uploaded: false,
-                })
-            }
+            Existing::Present => return Ok(Stored { blob, uploaded: false }),
             Existing::Absent => false,
             Existing::WrongSize(len) => {
                 self.warn_replacing(&blob, len);
@@ -223,14 +188,8 @@ impl S3BlobStore {
             put = put.if_none_match("*");
         }
         match put.send().await {
-            Ok(_) => Ok(Stored {
-                blob,
-                uploaded: true,
-            }),
-            Err(e) if is_status(&e, 412) => Ok(Stored {
-                blob,
-                uploaded: false,
-            }),
+            Ok(_) => Ok(Stored { blob, uploaded: true }),
+            Err(e) if is_status(&e, 412) => Ok(Stored { blob, uploaded: false }),
             Err(e) => Err(self.error("PutObject", e)),
         }
     }
@@ -246,15 +205,9 @@ impl S3BlobStore {
     }
 
     /// Stores the file at `path`; `known` is its reference when the caller already hashed it.
-    async fn store_path(
-        &self,
-        path: &Path,
-        known: Option<BlobRef>,
-    ) -> Result<Stored, DatastoreError> {
+    async fn store_path(&self, path: &Path, known: Option<BlobRef>) -> Result<Stored, DatastoreError> {
         let open_err = |e| DatastoreError::io(format!("opening {}", path.display()), e);
-        let changed = || DatastoreError::SourceChanged {
-            path: path.display().to_string(),
-        };
+        let changed = || DatastoreError::SourceChanged { path: path.display().to_string() };
         let mut file = tokio::fs::File::open(path).await.map_err(open_err)?;
         let len = file.metadata().await.map_err(open_err)?.len();
         if len <= PART_SIZE as u64 {
@@ -275,20 +228,12 @@ impl S3BlobStore {
             None => hash_file(path).await?,
         };
         match self.existing(&blob).await? {
-            Existing::Present => {
-                return Ok(Stored {
-                    blob,
-                    uploaded: false,
-                })
-            }
+            Existing::Present => return Ok(Stored { blob, uploaded: false }),
             Existing::Absent => {}
             Existing::WrongSize(len) => self.warn_replacing(&blob, len),
         }
         self.upload_multipart(path, &blob).await?;
-        Ok(Stored {
-            blob,
-            uploaded: true,
-        })
+        Ok(Stored { blob, uploaded: true })
     }
 
     /// Multipart upload of the file at `path`, which must hash to `blob`; aborted (so S3 keeps
@@ -319,11 +264,7 @@ impl S3BlobStore {
                 .bucket(&self.bucket)
                 .key(&key)
                 .upload_id(upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
                 .send()
                 .await
                 .map(|_| ())
@@ -331,14 +272,8 @@ impl S3BlobStore {
             Err(e) => Err(e),
         };
         if uploaded.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&key)
-                .upload_id(upload_id)
-                .send()
-                .await;
+            let abort =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(&key).upload_id(upload_id).send().await;
             if let Err(e) = abort {
                 tracing::warn!(%key, error = %DisplayErrorContext(&e), "could not abort a failed multipart upload");
             }
@@ -392,9 +327,7 @@ impl S3BlobStore {
             );
         }
         if hasher.finish() != *blob {
-            return Err(DatastoreError::SourceChanged {
-                path: path.display().to_string(),
-            });
+            return Err(DatastoreError::SourceChanged { path: path.display().to_string() });
         }
         Ok(parts)
     }
@@ -402,21 +335,9 @@ impl S3BlobStore {
     /// Starts a download, checking existence and size before any content is read.
     async fn get_body(&self, blob: &BlobRef) -> Result<ByteStream, DatastoreError> {
         let key = self.key(blob);
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
+        let out = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
             Ok(out) => out,
-            Err(e) if is_not_found(&e) => {
-                return Err(DatastoreError::NotFound {
-                    key,
-                    store: self.describe(),
-                })
-            }
+            Err(e) if is_not_found(&e) => return Err(DatastoreError::NotFound { key, store: self.describe() }),
             Err(e) => return Err(self.error("GetObject", e)),
         };
         if let Some(len) = out.content_length() {
@@ -445,13 +366,9 @@ impl BlobStore for S3BlobStore {
         self.store_path(path, None).await
     }
 
-    async fn put_reader(
-        &self,
-        mut reader: Box<dyn AsyncRead + Send + Unpin>,
-    ) -> Result<Stored, DatastoreError> {
+    async fn put_reader(&self, mut reader: Box<dyn AsyncRead + Send + Unpin>) -> Result<Stored, DatastoreError> {
         let (mut file, temp) = temp_file_in(&self.spool_dir).await?;
-        let blob =
-            super::digest::copy_hashing(&mut *reader, &mut file, "spooling a stream").await?;
+        let blob = super::digest::copy_hashing(&mut *reader, &mut file, "spooling a stream").await?;
         drop(file);
         // The spool file is ours and deleted when `temp` drops, after the upload.
         self.store_path(&temp, Some(blob)).await
@@ -463,10 +380,7 @@ impl BlobStore for S3BlobStore {
 
     async fn get_bytes(&self, blob: &BlobRef, max_size: u64) -> Result<Bytes, DatastoreError> {
         if blob.size > max_size {
-            return Err(DatastoreError::TooLarge {
-                size: blob.size,
-                max: max_size,
-            });
+            return Err(DatastoreError::TooLarge { size: blob.size, max: max_size });
         }
         let body = self.get_body(blob).await?;
         let reader = body.into_async_read();
@@ -485,20 +399,13 @@ impl BlobStore for S3BlobStore {
         if self.namespace.is_empty() {
             format!("s3://{} at {}", self.bucket, self.endpoint)
         } else {
-            format!(
-                "s3://{}/{} at {}",
-                self.bucket, self.namespace, self.endpoint
-            )
+            format!("s3://{}/{} at {}", self.bucket, self.namespace, self.endpoint)
         }
     }
 }
 
 /// Reads up to `limit` + 1 bytes (one more, to notice a file that grew).
-async fn read_up_to(
-    file: &mut tokio::fs::File,
-    limit: usize,
-    path: &Path,
-) -> Result<Bytes, DatastoreError> {
+async fn read_up_to(file: &mut tokio::fs::File, limit: usize, path: &Path) -> Result<Bytes, DatastoreError> {
     let mut buf = BytesMut::with_capacity(limit);
     let mut limited = file.take(limit as u64 + 1);
     loop {
@@ -517,6 +424,5 @@ fn is_not_found<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
 }
 
 fn is_status<E>(err: &SdkError<E>, status: u16) -> bool {
-    err.raw_response()
-        .is_some_and(|r| r.status().as_u16() == status)
+    err.raw_response().is_some_and(|r| r.status().as_u16() == status)
 }

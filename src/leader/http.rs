@@ -6,7 +6,7 @@
 
 use super::job_manager::{JobError, JobManager, NewJob};
 use super::ledger::JobFilter;
-use super::topology::{TopicsReport, send_control};
+use super::topology::{send_control, TopicsReport};
 use crate::announce::TopologyView;
 use crate::broker::Publisher;
 use crate::datastore::BlobStore;
@@ -14,7 +14,7 @@ use crate::metrics::MetricsRegistry;
 use crate::protocol::message::ControlAction;
 use crate::protocol::{JobId, JobState, PayloadEntry, Properties, TopicPattern};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -215,7 +215,9 @@ async fn change_topic(
         "enable" => ControlAction::Enable { topic },
         "disable" => ControlAction::Disable { topic },
         "exclusive" => ControlAction::Exclusive { topic },
-        other => return Err(ApiError::bad_request(format!("unknown action {other:?}: use enable, disable or exclusive"))),
+        other => {
+            return Err(ApiError::bad_request(format!("unknown action {other:?}: use enable, disable or exclusive")))
+        }
     };
     let peer = send_control(&state.view, &state.publisher, &req.instance, action)
         .await

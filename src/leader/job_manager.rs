@@ -11,13 +11,13 @@ use super::metrics::{LeaderMetrics, StateLabels};
 use super::record::{JobRecord, RetryPolicy};
 use super::waiters::Waiters;
 use crate::broker::{Broker, BrokerError, Channel, Outgoing, Publisher};
-use crate::protocol::message::{JOB_SCHEMA, JobMessage};
+use crate::protocol::message::{JobMessage, JOB_SCHEMA};
 use crate::protocol::{Job, JobId, JobState, PayloadEntry, Properties, Topic};
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{watch, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {

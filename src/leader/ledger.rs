@@ -14,7 +14,7 @@ use super::record::{Effect, JobRecord, RetryPolicy};
 use crate::protocol::message::Reply;
 use crate::protocol::{JobId, JobState, Topic, TopicPattern};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
@@ -74,6 +74,7 @@ impl Ledger {
              );",
         )
         .map_err(open_err)?;
+        super::assets::create_tables(&conn).map_err(open_err)?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("ledger".into())
@@ -83,7 +84,8 @@ impl Ledger {
     }
 
     /// Runs `f` inside the next batch's transaction; its result arrives after commit.
-    async fn run<R, F>(&self, f: F) -> Result<R, LedgerError>
+    /// (Also used by the asset repository, which shares this database and writer.)
+    pub(super) async fn run<R, F>(&self, f: F) -> Result<R, LedgerError>
     where
         R: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<R, LedgerError> + Send + 'static,
@@ -125,6 +127,7 @@ impl Ledger {
             let Some(mut rec) = load(t, id)? else { return Ok(None) };
             if f(&mut rec) == Effect::Applied {
                 put(t, &rec, false)?;
+                super::assets::apply_job(t, &rec)?;
             }
             Ok(Some(rec))
         })
@@ -150,6 +153,10 @@ impl Ledger {
                 if effect == Effect::Applied || rec.duplicates_ignored > 0 {
                     put(t, &rec, false)?;
                 }
+                if effect == Effect::Applied {
+                    // A workflow job's asset changes in the same transaction as the job.
+                    super::assets::apply_job(t, &rec)?;
+                }
                 out.push((reply, Some((effect, rec))));
             }
             Ok(out)
@@ -161,9 +168,8 @@ impl Ledger {
         self.run(move |t| {
             let limit = if filter.limit == 0 { 100 } else { filter.limit };
             let state = filter.state.map(|s| s.as_str().to_owned());
-            let mut stmt = t.prepare_cached(
-                "SELECT doc FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
-            )?;
+            let mut stmt =
+                t.prepare_cached("SELECT doc FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC")?;
             let mut rows = stmt.query(params![state])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -183,7 +189,11 @@ impl Ledger {
     /// Jobs to publish again: failed ones whose retry time has come, and ones
     /// recorded but never confirmed (the leader died between the two) older than
     /// `unconfirmed_before`.
-    pub async fn due(&self, now: DateTime<Utc>, unconfirmed_before: DateTime<Utc>) -> Result<Vec<JobRecord>, LedgerError> {
+    pub async fn due(
+        &self,
+        now: DateTime<Utc>,
+        unconfirmed_before: DateTime<Utc>,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
         self.run(move |t| {
             let mut stmt = t.prepare_cached(
                 "SELECT doc FROM jobs WHERE (state = 'FAILED' AND next_attempt_at <= ?1)

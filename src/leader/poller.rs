@@ -8,7 +8,7 @@
 use super::job_manager::JobManager;
 use super::record::Effect;
 use crate::broker::{Broker, BrokerError, Channel, Consumer, Delivery, Outgoing, Publisher, Subscriber};
-use crate::protocol::message::{Reply, decode_reply};
+use crate::protocol::message::{decode_reply, Reply};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
@@ -99,7 +99,12 @@ impl ReplyPoller {
     async fn dead_letter(&self, d: &Delivery, reason: &str) {
         tracing::error!(reason, "dead-lettering malformed reply");
         let names = self.publisher.broker().names();
-        let mut out = Outgoing::new(names.dead_letter_exchange(), d.routing_key.as_str(), "offloader.dead-letter", d.data.clone());
+        let mut out = Outgoing::new(
+            names.dead_letter_exchange(),
+            d.routing_key.as_str(),
+            "offloader.dead-letter",
+            d.data.clone(),
+        );
         out.headers = vec![
             ("x-offloader-reason".into(), reason.chars().take(1000).collect()),
             ("x-offloader-routing-key".into(), d.routing_key.to_string()),

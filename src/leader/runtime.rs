@@ -1,14 +1,20 @@
 //! The leader process: the job ledger, the reply poller, the republisher, the
 //! announcements and the HTTP API, started together and stopped together.
 
-use super::http::{ApiState, router};
+use super::assets::AssetRepository;
+use super::assets_http::{self, AssetsState};
+use super::http::{router, ApiState};
+use super::ingest::Ingestor;
 use super::job_manager::{JobError, JobManager};
+use super::launchers::{Launchers, LaunchersError};
 use super::ledger::{Ledger, LedgerError};
 use super::metrics::LeaderMetrics;
+use super::models::{ModelRegistry, ModelsError};
 use super::poller::ReplyPoller;
 use super::record::RetryPolicy;
-use crate::announce::{HeartbeatConfig, TopologyView, spawn_announcer, spawn_view};
-use crate::broker::{Broker, BrokerError, Publisher, run_subscription};
+use super::watch::{watch_loop, WatchConfig};
+use crate::announce::{spawn_announcer, spawn_view, HeartbeatConfig, TopologyView};
+use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::datastore::BlobStore;
 use crate::identity::{self, IdentityError};
 use crate::metrics::MetricsRegistry;
@@ -35,6 +41,12 @@ pub struct LeaderConfig {
     /// Replies taken per ledger transaction at most (the poller's prefetch).
     pub reply_batch: u16,
     pub retry: RetryPolicy,
+    /// A directory of workflow model files (`*.json`), added to the built-ins.
+    pub models_dir: Option<PathBuf>,
+    /// A launchers file (TOML or JSON) replacing the built-in launchers.
+    pub launchers_file: Option<PathBuf>,
+    /// A watch folder whose complete files are ingested.
+    pub watch: Option<WatchConfig>,
 }
 
 impl LeaderConfig {
@@ -48,6 +60,9 @@ impl LeaderConfig {
             poll_interval: Duration::ZERO,
             reply_batch: 500,
             retry: RetryPolicy::default(),
+            models_dir: None,
+            launchers_file: None,
+            watch: None,
         }
     }
 }
@@ -62,6 +77,12 @@ pub enum LeaderError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Jobs(#[from] JobError),
+    #[error(transparent)]
+    Models(#[from] ModelsError),
+    #[error(transparent)]
+    Launchers(#[from] LaunchersError),
+    #[error("the watch folder needs a datastore")]
+    WatchWithoutStore,
     #[error("cannot serve HTTP on {addr}: {source}")]
     Http { addr: SocketAddr, source: std::io::Error },
 }
@@ -98,6 +119,12 @@ pub async fn start(
     metrics: MetricsRegistry,
 ) -> Result<LeaderHandle, LeaderError> {
     let id = identity::load_or_create(&config.data_dir)?;
+    // Configuration errors first, before touching anything.
+    let models = Arc::new(ModelRegistry::load(config.models_dir.as_deref())?);
+    let launchers = Arc::new(Launchers::load(config.launchers_file.as_deref(), &models)?);
+    if config.watch.is_some() && store.is_none() {
+        return Err(LeaderError::WatchWithoutStore);
+    }
     let setup = broker.try_channel().await?;
     broker.declare_exchanges(&setup).await?;
     broker.declare_replies_queue(&setup).await?;
@@ -106,7 +133,9 @@ pub async fn start(
     let ledger = Ledger::open(&config.data_dir.join("ledger.sqlite"))?;
     let publisher = Arc::new(Publisher::new(broker.clone()));
     let leader_metrics = LeaderMetrics::register(&metrics);
+    let repo = AssetRepository::new(ledger.clone());
     let jobs = Arc::new(JobManager::new(ledger, publisher.clone(), config.retry, leader_metrics).await?);
+    let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers });
     let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
 
@@ -177,8 +206,14 @@ pub async fn start(
         }
     }));
 
+    if let (Some(watch), Some(store)) = (config.watch.clone(), store.clone()) {
+        tasks.push(tokio::spawn(watch_loop(watch, store, ingestor.clone(), cancel.clone())));
+    }
+
     let bound = match http {
         Some((addr, listener)) => {
+            let assets =
+                assets_http::router(AssetsState { ingestor, store: store.clone(), token: config.token.clone() });
             let app = router(ApiState {
                 jobs: jobs.clone(),
                 view: view.clone(),
@@ -186,7 +221,8 @@ pub async fn start(
                 store,
                 metrics,
                 token: config.token.clone(),
-            });
+            })
+            .merge(assets);
             let cancel = cancel.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await {

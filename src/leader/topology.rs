@@ -3,7 +3,7 @@
 use super::job_manager::JobManager;
 use crate::announce::{Peer, TopologyView};
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher};
-use crate::protocol::message::{CONTROL_SCHEMA, ControlAction, ControlCommand};
+use crate::protocol::message::{ControlAction, ControlCommand, CONTROL_SCHEMA};
 use crate::protocol::{Enablement, InstanceId, Role, Topic, TopicPattern, TopicState};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,12 @@ pub async fn send_control(
         issued_at: chrono::Utc::now(),
     };
     let names = publisher.broker().names();
-    let mut out = Outgoing::new(names.control_exchange(), names.control_key(&id), CONTROL_SCHEMA, serde_json::to_vec(&cmd).map_err(BrokerError::from)?);
+    let mut out = Outgoing::new(
+        names.control_exchange(),
+        names.control_key(&id),
+        CONTROL_SCHEMA,
+        serde_json::to_vec(&cmd).map_err(BrokerError::from)?,
+    );
     out.persistent = false;
     match publisher.publish(&out).await {
         Err(BrokerError::Unroutable { .. }) => return Err(ControlError::NotListening(instance.to_owned())),

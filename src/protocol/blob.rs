@@ -80,17 +80,12 @@ mod tests {
         assert!("a".repeat(64).parse::<Sha256Hex>().is_ok());
         assert!("A".repeat(64).parse::<Sha256Hex>().is_err());
         assert!("a".repeat(63).parse::<Sha256Hex>().is_err());
-        assert!(format!("../{}", "a".repeat(61))
-            .parse::<Sha256Hex>()
-            .is_err());
+        assert!(format!("../{}", "a".repeat(61)).parse::<Sha256Hex>().is_err());
     }
 
     #[test]
     fn blob_ref_round_trips_through_json() {
-        let r = BlobRef {
-            sha256: "b".repeat(64).parse().unwrap(),
-            size: 7,
-        };
+        let r = BlobRef { sha256: "b".repeat(64).parse().unwrap(), size: 7 };
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<BlobRef>(&json).unwrap(), r);
         assert!(serde_json::from_str::<BlobRef>(r#"{"sha256":"../etc","size":1}"#).is_err());

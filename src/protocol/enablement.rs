@@ -39,36 +39,24 @@ pub struct Enablement {
 impl Default for Enablement {
     /// Sling's defaults: allow everything, deny nothing.
     fn default() -> Self {
-        Enablement {
-            allow: vec![any()],
-            deny: vec![],
-            exclusive: None,
-        }
+        Enablement { allow: vec![any()], deny: vec![], exclusive: None }
     }
 }
 
 fn any() -> TopicPattern {
     // "**" always parses; spelled out to avoid an unwrap in library code.
-    "**".parse()
-        .unwrap_or_else(|_| unreachable!("'**' is a valid pattern"))
+    "**".parse().unwrap_or_else(|_| unreachable!("'**' is a valid pattern"))
 }
 
 impl Enablement {
     pub fn new(allow: Vec<TopicPattern>, deny: Vec<TopicPattern>) -> Self {
-        Enablement {
-            allow,
-            deny,
-            exclusive: None,
-        }
+        Enablement { allow, deny, exclusive: None }
     }
 
     pub fn is_enabled(&self, topic: &Topic) -> bool {
         match &self.exclusive {
             Some(only) => only.matches(topic),
-            None => {
-                self.allow.iter().any(|p| p.matches(topic))
-                    && !self.deny.iter().any(|p| p.matches(topic))
-            }
+            None => self.allow.iter().any(|p| p.matches(topic)) && !self.deny.iter().any(|p| p.matches(topic)),
         }
     }
 
@@ -82,8 +70,7 @@ impl Enablement {
         }
         // A pattern counts as enabled when the lists let it through as written:
         // allowed by an entry that covers it, and not denied by the same means.
-        let covered =
-            |list: &[TopicPattern]| list.iter().any(|p| p == pattern || covers(p, pattern));
+        let covered = |list: &[TopicPattern]| list.iter().any(|p| p == pattern || covers(p, pattern));
         if covered(&self.allow) && !covered(&self.deny) {
             TopicState::Enabled
         } else {
@@ -98,11 +85,7 @@ impl Enablement {
         match change {
             EnablementChange::Enable => {
                 self.deny.retain(|p| p != pattern);
-                if !self
-                    .allow
-                    .iter()
-                    .any(|p| p == pattern || covers(p, pattern))
-                {
+                if !self.allow.iter().any(|p| p == pattern || covers(p, pattern)) {
                     self.allow.push(pattern.clone());
                 }
                 if self.exclusive.is_some() {
@@ -132,10 +115,7 @@ fn covers(outer: &TopicPattern, inner: &TopicPattern) -> bool {
     }
     // Check against a representative topic of `inner`: its prefix extended by one
     // and by two segments covers the `*` and `**` tails.
-    let base = inner
-        .as_str()
-        .trim_end_matches("/**")
-        .trim_end_matches("/*");
+    let base = inner.as_str().trim_end_matches("/**").trim_end_matches("/*");
     let probes: Vec<String> = if inner.is_exact() {
         vec![base.to_owned()]
     } else if inner.as_str().ends_with("**") {
@@ -143,10 +123,7 @@ fn covers(outer: &TopicPattern, inner: &TopicPattern) -> bool {
     } else {
         vec![format!("{base}/x")]
     };
-    let probes: Vec<Topic> = probes
-        .iter()
-        .filter_map(|s| s.trim_start_matches('/').parse().ok())
-        .collect();
+    let probes: Vec<Topic> = probes.iter().filter_map(|s| s.trim_start_matches('/').parse().ok()).collect();
     !probes.is_empty() && probes.iter().all(|t| outer.matches(t))
 }
 
@@ -193,11 +170,7 @@ mod tests {
         e.apply(EnablementChange::Enable, &p("acme/video"));
         assert!(e.is_enabled(&t("acme/video")));
         assert_eq!(e.state_of(&p("acme/video")), TopicState::Enabled);
-        assert_eq!(
-            e,
-            Enablement::default(),
-            "allow ** already covers it, nothing added"
-        );
+        assert_eq!(e, Enablement::default(), "allow ** already covers it, nothing added");
     }
 
     #[test]

@@ -94,10 +94,7 @@ impl JobState {
 
     /// Final states never change again; a late or duplicate completion is ignored.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::GivenUp | JobState::Error | JobState::Stopped
-        )
+        matches!(self, JobState::Succeeded | JobState::GivenUp | JobState::Error | JobState::Stopped)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -129,10 +126,7 @@ impl FromStr for JobState {
     type Err = UnknownState;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let up = s.to_ascii_uppercase();
-        JobState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == up)
-            .ok_or_else(|| UnknownState(s.to_owned()))
+        JobState::ALL.into_iter().find(|st| st.as_str() == up).ok_or_else(|| UnknownState(s.to_owned()))
     }
 }
 
@@ -151,16 +145,11 @@ pub enum JobResult {
 
 impl JobResult {
     pub fn failed(reason: impl Into<String>) -> Self {
-        JobResult::Failed {
-            reason: reason.into(),
-            retry: true,
-        }
+        JobResult::Failed { reason: reason.into(), retry: true }
     }
 
     pub fn cancel(reason: impl Into<String>) -> Self {
-        JobResult::Cancel {
-            reason: reason.into(),
-        }
+        JobResult::Cancel { reason: reason.into() }
     }
 }
 
@@ -181,9 +170,7 @@ pub struct Job {
 impl Job {
     /// A typed view of one property; `None` when absent or of another type.
     pub fn property<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.properties
-            .get(name)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.properties.get(name).and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 }
 
@@ -197,25 +184,14 @@ mod tests {
             assert_eq!(st.as_str().parse::<JobState>().unwrap(), st);
             assert_eq!(st.as_str().to_lowercase().parse::<JobState>().unwrap(), st);
         }
-        assert_eq!(
-            serde_json::to_string(&JobState::GivenUp).unwrap(),
-            "\"GIVEN_UP\""
-        );
+        assert_eq!(serde_json::to_string(&JobState::GivenUp).unwrap(), "\"GIVEN_UP\"");
         assert!("DONE".parse::<JobState>().is_err());
     }
 
     #[test]
     fn final_states() {
         let finals: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(
-            finals,
-            [
-                JobState::Succeeded,
-                JobState::GivenUp,
-                JobState::Error,
-                JobState::Stopped
-            ]
-        );
+        assert_eq!(finals, [JobState::Succeeded, JobState::GivenUp, JobState::Error, JobState::Stopped]);
     }
 
     #[test]

@@ -28,15 +28,9 @@ pub enum MessageError {
         "message is {} {expected}: {source}",
         if .source.is_data() { "JSON but not a valid" } else { "not JSON; expected" }
     )]
-    Malformed {
-        expected: &'static str,
-        source: serde_json::Error,
-    },
+    Malformed { expected: &'static str, source: serde_json::Error },
     #[error("message has schema {found:?}, expected {expected}")]
-    WrongSchema {
-        expected: &'static str,
-        found: String,
-    },
+    WrongSchema { expected: &'static str, found: String },
 }
 
 /// A job on its way to a worker.
@@ -52,12 +46,7 @@ pub struct JobMessage {
 
 impl JobMessage {
     pub fn new(job: Job, reply_to: String, created_at: DateTime<Utc>) -> Self {
-        JobMessage {
-            schema: JOB_SCHEMA.into(),
-            job,
-            reply_to,
-            created_at,
-        }
+        JobMessage { schema: JOB_SCHEMA.into(), job, reply_to, created_at }
     }
 }
 
@@ -186,14 +175,10 @@ fn decode<T: serde::de::DeserializeOwned>(
     expected: &'static str,
     schema_of: impl Fn(&T) -> &str,
 ) -> Result<T, MessageError> {
-    let msg: T = serde_json::from_slice(bytes)
-        .map_err(|source| MessageError::Malformed { expected, source })?;
+    let msg: T = serde_json::from_slice(bytes).map_err(|source| MessageError::Malformed { expected, source })?;
     let found = schema_of(&msg);
     if found != expected {
-        return Err(MessageError::WrongSchema {
-            expected,
-            found: found.to_owned(),
-        });
+        return Err(MessageError::WrongSchema { expected, found: found.to_owned() });
     }
     Ok(msg)
 }
@@ -204,10 +189,7 @@ pub fn decode_job(bytes: &[u8]) -> Result<JobMessage, MessageError> {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(bytes) {
         if let Some(serde_json::Value::String(s)) = map.get("schema") {
             if s != JOB_SCHEMA {
-                return Err(MessageError::WrongSchema {
-                    expected: JOB_SCHEMA,
-                    found: s.clone(),
-                });
+                return Err(MessageError::WrongSchema { expected: JOB_SCHEMA, found: s.clone() });
             }
         }
     }
@@ -215,10 +197,7 @@ pub fn decode_job(bytes: &[u8]) -> Result<JobMessage, MessageError> {
 }
 
 pub fn decode_reply(bytes: &[u8]) -> Result<Reply, MessageError> {
-    serde_json::from_slice(bytes).map_err(|source| MessageError::Malformed {
-        expected: "offloader reply",
-        source,
-    })
+    serde_json::from_slice(bytes).map_err(|source| MessageError::Malformed { expected: "offloader reply", source })
 }
 
 pub fn decode_announcement(bytes: &[u8]) -> Result<Announcement, MessageError> {
@@ -255,14 +234,8 @@ mod tests {
         v["schema"] = "offloader.job.v2".into();
         let err = decode_job(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(matches!(err, MessageError::WrongSchema { .. }), "{err}");
-        assert!(matches!(
-            decode_job(b"{nope"),
-            Err(MessageError::Malformed { .. })
-        ));
-        assert!(matches!(
-            decode_job(br#"{"schema":"offloader.job.v1"}"#),
-            Err(MessageError::Malformed { .. })
-        ));
+        assert!(matches!(decode_job(b"{nope"), Err(MessageError::Malformed { .. })));
+        assert!(matches!(decode_job(br#"{"schema":"offloader.job.v1"}"#), Err(MessageError::Malformed { .. })));
     }
 
     #[test]
@@ -277,10 +250,7 @@ mod tests {
         });
         let v = serde_json::to_value(&started).unwrap();
         assert_eq!(v["schema"], JOB_STARTED_SCHEMA);
-        assert_eq!(
-            decode_reply(&serde_json::to_vec(&v).unwrap()).unwrap(),
-            started
-        );
+        assert_eq!(decode_reply(&serde_json::to_vec(&v).unwrap()).unwrap(), started);
         assert!(!JobState::Active.is_final());
     }
 
@@ -290,17 +260,12 @@ mod tests {
             schema: CONTROL_SCHEMA.into(),
             id: uuid::Uuid::new_v4(),
             target: InstanceId::random(),
-            action: ControlAction::Exclusive {
-                topic: "a/b".parse().unwrap(),
-            },
+            action: ControlAction::Exclusive { topic: "a/b".parse().unwrap() },
             issued_at: Utc::now(),
         };
         let v = serde_json::to_value(&cmd).unwrap();
         assert_eq!(v["action"], "exclusive");
         assert_eq!(v["topic"], "a/b");
-        assert_eq!(
-            decode_control(&serde_json::to_vec(&v).unwrap()).unwrap(),
-            cmd
-        );
+        assert_eq!(decode_control(&serde_json::to_vec(&v).unwrap()).unwrap(), cmd);
     }
 }

@@ -2,15 +2,19 @@
 //! that cross process boundaries. Everything here is plain data and pure logic;
 //! nothing imports the runtime.
 
+pub mod asset_path;
 pub mod blob;
 pub mod enablement;
 pub mod instance;
 pub mod job;
 pub mod message;
 pub mod topic;
+pub mod workflow;
 
+pub use asset_path::{AssetPath, PathError};
 pub use blob::{BlobRef, Sha256Hex};
 pub use enablement::{Enablement, EnablementChange, TopicState};
 pub use instance::{InstanceId, InstanceInfo, Role};
 pub use job::{Job, JobId, JobResult, JobState, PayloadEntry, Properties};
 pub use topic::{Topic, TopicError, TopicPattern};
+pub use workflow::{ModelError, Step, WorkflowModel};

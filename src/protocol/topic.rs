@@ -35,21 +35,13 @@ fn valid_segment(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn check_segments<'a>(
-    text: &str,
-    segments: impl Iterator<Item = &'a str>,
-) -> Result<(), TopicError> {
+fn check_segments<'a>(text: &str, segments: impl Iterator<Item = &'a str>) -> Result<(), TopicError> {
     for seg in segments {
         if seg.is_empty() {
-            return Err(TopicError::EmptySegment {
-                topic: text.to_owned(),
-            });
+            return Err(TopicError::EmptySegment { topic: text.to_owned() });
         }
         if !valid_segment(seg) {
-            return Err(TopicError::BadSegment {
-                topic: text.to_owned(),
-                segment: seg.to_owned(),
-            });
+            return Err(TopicError::BadSegment { topic: text.to_owned(), segment: seg.to_owned() });
         }
     }
     Ok(())
@@ -87,10 +79,7 @@ impl FromStr for Topic {
             return Err(TopicError::Empty);
         }
         if s.len() > MAX_TOPIC_LEN {
-            return Err(TopicError::TooLong {
-                topic: s.to_owned(),
-                max: MAX_TOPIC_LEN,
-            });
+            return Err(TopicError::TooLong { topic: s.to_owned(), max: MAX_TOPIC_LEN });
         }
         check_segments(s, s.split('/'))?;
         Ok(Topic(s.to_owned()))
@@ -206,10 +195,7 @@ impl FromStr for TopicPattern {
             return Err(TopicError::Empty);
         }
         if s.len() > MAX_TOPIC_LEN {
-            return Err(TopicError::TooLong {
-                topic: s.to_owned(),
-                max: MAX_TOPIC_LEN,
-            });
+            return Err(TopicError::TooLong { topic: s.to_owned(), max: MAX_TOPIC_LEN });
         }
         let mut segs: Vec<&str> = s.split('/').collect();
         let tail = match segs.last().copied() {
@@ -221,9 +207,7 @@ impl FromStr for TopicPattern {
             segs.pop();
         }
         if segs.iter().any(|seg| seg.contains('*')) {
-            return Err(TopicError::MisplacedWildcard {
-                pattern: s.to_owned(),
-            });
+            return Err(TopicError::MisplacedWildcard { pattern: s.to_owned() });
         }
         check_segments(s, segs.iter().copied())?;
         Ok(TopicPattern {
@@ -277,45 +261,22 @@ mod tests {
 
     #[test]
     fn topics_follow_sling_grammar() {
-        assert!("com/adobe/granite/workflow/offloading"
-            .parse::<Topic>()
-            .is_ok());
+        assert!("com/adobe/granite/workflow/offloading".parse::<Topic>().is_ok());
         assert!("a_b/C9".parse::<Topic>().is_ok());
         assert_eq!("".parse::<Topic>(), Err(TopicError::Empty));
-        assert!(matches!(
-            "a//b".parse::<Topic>(),
-            Err(TopicError::EmptySegment { .. })
-        ));
-        assert!(matches!(
-            "/a".parse::<Topic>(),
-            Err(TopicError::EmptySegment { .. })
-        ));
-        assert!(matches!(
-            "a.b".parse::<Topic>(),
-            Err(TopicError::BadSegment { .. })
-        ));
-        assert!(matches!(
-            "a/b-c".parse::<Topic>(),
-            Err(TopicError::BadSegment { .. })
-        ));
-        assert!(matches!(
-            "a/*".parse::<Topic>(),
-            Err(TopicError::BadSegment { .. })
-        ));
-        assert!(matches!(
-            "x".repeat(201).parse::<Topic>(),
-            Err(TopicError::TooLong { .. })
-        ));
+        assert!(matches!("a//b".parse::<Topic>(), Err(TopicError::EmptySegment { .. })));
+        assert!(matches!("/a".parse::<Topic>(), Err(TopicError::EmptySegment { .. })));
+        assert!(matches!("a.b".parse::<Topic>(), Err(TopicError::BadSegment { .. })));
+        assert!(matches!("a/b-c".parse::<Topic>(), Err(TopicError::BadSegment { .. })));
+        assert!(matches!("a/*".parse::<Topic>(), Err(TopicError::BadSegment { .. })));
+        assert!(matches!("x".repeat(201).parse::<Topic>(), Err(TopicError::TooLong { .. })));
     }
 
     #[test]
     fn routing_key_round_trips() {
         let topic = t("acme/video/transcode");
         assert_eq!(topic.routing_key(), "acme.video.transcode");
-        assert_eq!(
-            Topic::from_routing_key("acme.video.transcode").unwrap(),
-            topic
-        );
+        assert_eq!(Topic::from_routing_key("acme.video.transcode").unwrap(), topic);
     }
 
     #[test]
@@ -345,14 +306,8 @@ mod tests {
     fn exact_pattern_and_bad_wildcards() {
         assert!(p("a/b").matches(&t("a/b")));
         assert!(!p("a/b").matches(&t("a/b/c")));
-        assert!(matches!(
-            "a/*/c".parse::<TopicPattern>(),
-            Err(TopicError::MisplacedWildcard { .. })
-        ));
-        assert!(matches!(
-            "a/b*".parse::<TopicPattern>(),
-            Err(TopicError::MisplacedWildcard { .. })
-        ));
+        assert!(matches!("a/*/c".parse::<TopicPattern>(), Err(TopicError::MisplacedWildcard { .. })));
+        assert!(matches!("a/b*".parse::<TopicPattern>(), Err(TopicError::MisplacedWildcard { .. })));
     }
 
     #[test]

@@ -95,13 +95,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(store: Arc<dyn BlobStore>, limits: JobLimits, cancel: CancellationToken) -> Self {
-        Context {
-            store,
-            limits,
-            outputs: Mutex::new(Vec::new()),
-            properties: Mutex::new(Properties::new()),
-            cancel,
-        }
+        Context { store, limits, outputs: Mutex::new(Vec::new()), properties: Mutex::new(Properties::new()), cancel }
     }
 
     /// An input's bytes, verified against its hash.
@@ -139,9 +133,7 @@ impl Context {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| JobResult::failed(format!("processing task failed: {e}")))
+        tokio::task::spawn_blocking(f).await.map_err(|e| JobResult::failed(format!("processing task failed: {e}")))
     }
 
     /// Fires when the worker is shutting down hard; long consumers may stop early.

@@ -9,9 +9,7 @@ use super::metrics::{JobLabels, WorkerMetrics};
 use super::{ConsumerRegistry, Context, JobLimits};
 use crate::broker::{Delivery, Outgoing, Publisher};
 use crate::datastore::BlobStore;
-use crate::protocol::message::{
-    COMPLETION_SCHEMA, Completion, JOB_STARTED_SCHEMA, JobStarted, Reply, decode_job,
-};
+use crate::protocol::message::{decode_job, Completion, JobStarted, Reply, COMPLETION_SCHEMA, JOB_STARTED_SCHEMA};
 use crate::protocol::{InstanceId, JobResult};
 use chrono::Utc;
 use futures::FutureExt;
@@ -67,7 +65,9 @@ impl JobRunner {
         let ctx = Context::new(self.store.clone(), self.limits, self.hard_stop.clone());
         let work = async {
             match self.registry.resolve(&job.topic) {
-                None => JobResult::cancel(format!("no consumer for topic {} on worker {}", job.topic, self.instance_name)),
+                None => {
+                    JobResult::cancel(format!("no consumer for topic {} on worker {}", job.topic, self.instance_name))
+                }
                 Some((_, consumer)) => {
                     let consumer = consumer.clone();
                     // A panicking consumer fails its job, not the worker.
@@ -108,7 +108,9 @@ impl JobRunner {
         };
         self.metrics.jobs.get_or_create(&JobLabels { topic: job.topic.to_string(), result: result_label.into() }).inc();
         match &result {
-            JobResult::Ok => tracing::debug!(job = %job.id, topic = %job.topic, ms = elapsed.as_millis() as u64, "job done"),
+            JobResult::Ok => {
+                tracing::debug!(job = %job.id, topic = %job.topic, ms = elapsed.as_millis() as u64, "job done")
+            }
             other => tracing::warn!(job = %job.id, topic = %job.topic, result = ?other, "job did not succeed"),
         }
 

@@ -10,7 +10,7 @@ mod registry;
 mod runtime;
 mod subscriptions;
 
-pub use builtin::{ECHO, FAIL, NOOP, SLEEP, register_builtin_as, register_builtins};
+pub use builtin::{register_builtin_as, register_builtins, ECHO, FAIL, NOOP, SLEEP};
 pub use consumer::{Context, ContextError, JobConsumer, JobLimits};
 pub use registry::ConsumerRegistry;
-pub use runtime::{WorkerConfig, WorkerError, WorkerHandle, start};
+pub use runtime::{start, WorkerConfig, WorkerError, WorkerHandle};

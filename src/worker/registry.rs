@@ -25,11 +25,7 @@ impl ConsumerRegistry {
     /// The consumer for a topic: the most specific matching pattern wins, so an
     /// exact registration overrides a wildcard one and no job is run twice.
     pub fn resolve(&self, topic: &Topic) -> Option<(&TopicPattern, &Arc<dyn JobConsumer>)> {
-        self.entries
-            .iter()
-            .filter(|(p, _)| p.matches(topic))
-            .max_by_key(|(p, _)| p.specificity())
-            .map(|(p, c)| (p, c))
+        self.entries.iter().filter(|(p, _)| p.matches(topic)).max_by_key(|(p, _)| p.specificity()).map(|(p, c)| (p, c))
     }
 
     pub fn patterns(&self) -> Vec<TopicPattern> {

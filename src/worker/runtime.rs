@@ -12,8 +12,8 @@ use super::job_runner::JobRunner;
 use super::metrics::WorkerMetrics;
 use super::subscriptions::{ControlSubscriber, TopicSubscriber};
 use super::{ConsumerRegistry, JobLimits};
-use crate::announce::{Announcer, HeartbeatConfig, TopologyView, spawn_announcer, spawn_view};
-use crate::broker::{Broker, BrokerError, Publisher, run_subscription};
+use crate::announce::{spawn_announcer, spawn_view, Announcer, HeartbeatConfig, TopologyView};
+use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::datastore::BlobStore;
 use crate::identity;
 use crate::metrics::MetricsRegistry;
@@ -21,10 +21,10 @@ use crate::protocol::message::{Announcement, ControlAction, ControlCommand};
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic, TopicPattern};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -149,8 +149,7 @@ pub async fn start(
         tracing::warn!("control queue not ready after 10 s; announcing anyway");
     }
 
-    let (announcer, announcer_task) =
-        spawn_announcer(publisher.clone(), initial, config.heartbeat, background.clone());
+    let (announcer, announcer_task) = spawn_announcer(publisher.clone(), initial, config.heartbeat, background.clone());
     let poke = announcer.clone();
     let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), background.clone());
 
@@ -254,12 +253,14 @@ impl Worker {
     fn wanted(&self) -> BTreeSet<Topic> {
         let registry = &self.runner.registry;
         let mut known = self.view.leader_topics();
-        // Exact registrations need no announcement to be found.
-        known.extend(registry.patterns().iter().filter(|p| p.is_exact()).filter_map(|p| p.as_str().parse().ok()));
-        known
-            .into_iter()
-            .filter(|t| registry.resolve(t).is_some() && self.enablement.is_enabled(t))
-            .collect()
+        // A leader announces every topic queue it declared, so while one is in
+        // view its list is the truth, and queues that do not exist are never
+        // subscribed to. Without one, exact registrations are tried directly, in
+        // case someone else declared their queues.
+        if !self.view.has_leader() {
+            known.extend(registry.patterns().iter().filter(|p| p.is_exact()).filter_map(|p| p.as_str().parse().ok()));
+        }
+        known.into_iter().filter(|t| registry.resolve(t).is_some() && self.enablement.is_enabled(t)).collect()
     }
 
     fn reconcile(&mut self) {
@@ -314,7 +315,8 @@ impl Worker {
             let announced = announced.contains(&topic);
             self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed });
         }
-        let topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
+        let mut topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
+        topics.sort();
         self.announcer.update(|a| a.topics = topics);
     }
 

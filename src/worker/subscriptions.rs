@@ -3,13 +3,13 @@
 
 use super::job_runner::JobRunner;
 use crate::broker::{Broker, BrokerError, Channel, Consumer, Delivery, Subscriber};
-use crate::protocol::message::{ControlCommand, decode_control};
+use crate::protocol::message::{decode_control, ControlCommand};
 use crate::protocol::{InstanceId, Topic};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -101,9 +101,8 @@ impl Subscriber for ControlSubscriber {
 
     async fn subscribe(&mut self, broker: &Broker, ch: &Channel) -> Result<Consumer, BrokerError> {
         let names = broker.names();
-        let queue = broker
-            .declare_private_queue(ch, &names.control_exchange(), &names.control_key(&self.instance))
-            .await?;
+        let queue =
+            broker.declare_private_queue(ch, &names.control_exchange(), &names.control_key(&self.instance)).await?;
         let consumer =
             ch.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
         if let Some(ready) = self.ready.take() {

@@ -4,7 +4,7 @@
 
 use offloader::broker::{Broker, BrokerConfig};
 use offloader::datastore::{self, BlobStore, DatastoreConfig};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -177,7 +177,11 @@ impl Cluster {
             let deadline = Instant::now() + Duration::from_secs(30);
             while self.instance(name).await.is_none() {
                 assert!(worker.is_running(), "worker {name} exited at start; log:\n{}", worker.log());
-                assert!(Instant::now() < deadline, "the leader did not see worker {name} within 30 s; log:\n{}", worker.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "the leader did not see worker {name} within 30 s; log:\n{}",
+                    worker.log()
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -28,10 +28,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
 struct SchemasDir;
 
 impl Retrieve for SchemasDir {
-    fn retrieve(
-        &self,
-        uri: &Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let uri = uri.as_str();
         let name = uri
             .strip_prefix(&dir_uri())
@@ -65,8 +62,8 @@ fn describe(validator: &Validator, value: &Value) -> Vec<String> {
 /// draft 2020-12 schema (with every `$ref` resolvable).
 pub fn validator(schema_id: &str) -> Validator {
     let file = format!("{schema_id}.json");
-    let schema = read_json(&schemas_dir().join(&file))
-        .unwrap_or_else(|e| panic!("cannot load schema {schema_id}: {e}"));
+    let schema =
+        read_json(&schemas_dir().join(&file)).unwrap_or_else(|e| panic!("cannot load schema {schema_id}: {e}"));
     compile(&schema, &file)
 }
 

@@ -1,0 +1,109 @@
+//! Ingestion: one entry point for every hook (HTTP upload, CLI `ingest`, watch folder).
+//!
+//! Each hook stores the bytes in the datastore first and then calls [`Ingestor::ingest`] with
+//! the blob reference, so whatever the door, the rest is identical: record the original, raise
+//! *asset created* or *asset modified* (nothing for the same bytes again), and let the first
+//! matching launcher start its workflow. The asset is recorded even when no launcher matches or
+//! the workflow cannot start; the outcome (and the asset) says why.
+
+use super::assets::{AssetChange, AssetRepository};
+use super::job_manager::{JobError, JobManager};
+use super::launch::offloading_job;
+use super::launchers::{AssetEvent, Launchers};
+use super::ledger::LedgerError;
+use super::models::ModelRegistry;
+use crate::protocol::{AssetPath, BlobRef, JobId, JobState, PayloadEntry, Topic};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+}
+
+/// The job a launcher started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartedJob {
+    pub id: JobId,
+    pub topic: Topic,
+    pub state: JobState,
+}
+
+/// What one ingestion did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    pub path: AssetPath,
+    pub change: AssetChange,
+    pub original: BlobRef,
+    pub mime_type: String,
+    /// The launcher that fired, if any.
+    #[serde(default)]
+    pub launcher: Option<String>,
+    /// The workflow model it started.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    #[serde(default)]
+    pub job: Option<StartedJob>,
+    /// Why the workflow could not start.
+    #[serde(default)]
+    pub workflow_error: Option<String>,
+}
+
+pub struct Ingestor {
+    pub repo: AssetRepository,
+    pub jobs: Arc<JobManager>,
+    pub models: Arc<ModelRegistry>,
+    pub launchers: Arc<Launchers>,
+}
+
+impl Ingestor {
+    /// Records `blob` (already in the datastore) as the original of `path` and fires launchers.
+    pub async fn ingest(
+        &self,
+        path: AssetPath,
+        blob: BlobRef,
+        mime_type: String,
+    ) -> Result<IngestOutcome, IngestError> {
+        let change = self.repo.put_original(path.clone(), blob.clone(), mime_type.clone()).await?;
+        let mut out = IngestOutcome {
+            path: path.clone(),
+            change,
+            original: blob.clone(),
+            mime_type: mime_type.clone(),
+            launcher: None,
+            workflow: None,
+            job: None,
+            workflow_error: None,
+        };
+        let event = match change {
+            AssetChange::Created => AssetEvent::Created,
+            AssetChange::Modified => AssetEvent::Modified,
+            AssetChange::Unchanged => {
+                tracing::info!(asset = %path, "same bytes again; unchanged, no event");
+                return Ok(out);
+            }
+        };
+        tracing::info!(asset = %path, ?event, sha256 = %blob.sha256, size = blob.size, %mime_type, "asset ingested");
+        let Some(launcher) = self.launchers.find(event, path.as_str(), &mime_type) else { return Ok(out) };
+        out.launcher = Some(launcher.id.clone());
+        out.workflow = Some(launcher.workflow.clone());
+        let original = PayloadEntry { path: path.as_str().into(), blob: blob.clone(), mime_type: Some(mime_type) };
+        match offloading_job(launcher, &self.models, &path, original) {
+            Ok(new) => {
+                let rec = self.jobs.add_job(new).await?;
+                self.repo.attach_job(path.clone(), blob.sha256.clone(), launcher.workflow.clone(), &rec).await?;
+                tracing::info!(asset = %path, job = %rec.id, topic = %rec.topic, launcher = %launcher.id, "workflow job created");
+                out.job = Some(StartedJob { id: rec.id, topic: rec.topic, state: rec.state });
+            }
+            Err(e) => {
+                tracing::warn!(asset = %path, launcher = %launcher.id, error = %e, "workflow not started");
+                self.repo.workflow_failed(path, blob.sha256, launcher.workflow.clone(), e.to_string()).await?;
+                out.workflow_error = Some(e.to_string());
+            }
+        }
+        Ok(out)
+    }
+}
