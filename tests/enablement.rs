@@ -238,8 +238,11 @@ async fn a_live_change_survives_the_worker_restart() {
     let mut c = Cluster::new().await;
     c.start_leader(&[]).await;
     let mut a = c.start_worker("A", &[]).await;
-    let first = submit_n(&c, SLEEP, json!({"ms": 1}), 1).await;
-    assert_eq!(worker_of(&wait_succeeded(&c, &first).await[0]), "A");
+    let mut first = submit_n(&c, SLEEP, json!({"ms": 1}), 1).await;
+    first.extend(submit_n(&c, NOOP, json!({}), 1).await);
+    for job in wait_succeeded(&c, &first).await {
+        assert_eq!(worker_of(&job), "A");
+    }
     let before = c.instance("A").await.unwrap();
 
     let view = c.change_topic("disable", SLEEP, "A").await;

@@ -213,13 +213,28 @@ impl Worker {
     async fn run(mut self, mut commands: mpsc::Receiver<ControlCommand>, drain: CancellationToken) {
         self.permits.add_permits(self.config.concurrency.max(1));
         let mut changes = self.view.changes();
-        self.reconcile();
+        // The leader answers a newcomer's first announcement with its topic list at
+        // once; consuming before it arrives would mean guessing at queues. Without
+        // a leader in view, start after a short grace anyway.
+        let grace = tokio::time::sleep(self.config.heartbeat.interval.min(std::time::Duration::from_secs(2)));
+        tokio::pin!(grace);
+        let mut ready = self.view.has_leader();
+        if ready {
+            self.reconcile();
+        }
         loop {
             tokio::select! {
                 _ = drain.cancelled() => break,
+                _ = &mut grace, if !ready => {
+                    ready = true;
+                    self.reconcile();
+                }
                 changed = changes.changed() => {
                     if changed.is_err() { break }
-                    self.reconcile();
+                    ready = ready || self.view.has_leader();
+                    if ready {
+                        self.reconcile();
+                    }
                 }
                 Some(cmd) = commands.recv() => {
                     if self.obey(cmd) {
