@@ -6,21 +6,13 @@ use crate::pixels::{Layout, RawImage};
 use crate::{EngineError, Format, RenditionSpec};
 
 pub(crate) fn encode(img: &RawImage, spec: &RenditionSpec) -> Result<Vec<u8>, EngineError> {
-    let err = |detail: String| EngineError::Encode {
-        name: spec.name.clone(),
-        detail,
-    };
+    let err = |detail: String| EngineError::Encode { name: spec.name.clone(), detail };
     match spec.format {
         Format::Png => encode_png(img).map_err(|e| err(e.to_string())),
         Format::Jpeg { quality } => {
             let flat = img.flatten_on_white();
-            let fmt = if flat.layout == Layout::Gray {
-                TjPixel::Gray
-            } else {
-                TjPixel::Rgb
-            };
-            jpeg::encode(&flat.data, flat.width, flat.height, fmt, quality)
-                .map_err(|e| err(e.message))
+            let fmt = if flat.layout == Layout::Gray { TjPixel::Gray } else { TjPixel::Rgb };
+            jpeg::encode(&flat.data, flat.width, flat.height, fmt, quality).map_err(|e| err(e.message))
         }
         Format::WebP => {
             let mut out = Vec::new();

@@ -1,4 +1,9 @@
+//! The engine's typed errors, and the mapping of each decoder's own errors onto them.
+
 use thiserror::Error;
+
+use crate::jpeg::TjError;
+use crate::metadata::ImageFormat;
 
 /// Why the engine refused or failed an input. Every variant is a clear, recordable reason; none
 /// is raised by a panic or after a large allocation.
@@ -11,11 +16,7 @@ pub enum EngineError {
 
     /// The image's header claims more pixels than allowed: refused before decoding.
     #[error("image too large: {width}x{height} exceeds the limit of {max_pixels} pixels")]
-    TooLarge {
-        width: u32,
-        height: u32,
-        max_pixels: u64,
-    },
+    TooLarge { width: u32, height: u32, max_pixels: u64 },
 
     /// The input has more bytes than allowed.
     #[error("input too large: {size} bytes exceeds the limit of {max_input_bytes} bytes")]
@@ -40,21 +41,19 @@ pub enum EngineError {
     /// Encoding a rendition failed.
     #[error("encoding rendition {name:?} failed: {detail}")]
     Encode { name: String, detail: String },
+
+    /// Resampling failed (an engine bug rather than a bad input; reported, never a panic).
+    #[error("resizing failed: {detail}")]
+    Resize { detail: String },
 }
 
 impl EngineError {
     pub(crate) fn corrupt(format: &str, detail: impl Into<String>) -> Self {
-        EngineError::Corrupt {
-            format: format.to_string(),
-            detail: detail.into(),
-        }
+        EngineError::Corrupt { format: format.to_string(), detail: detail.into() }
     }
 
     pub(crate) fn truncated(format: &str, detail: impl Into<String>) -> Self {
-        EngineError::Truncated {
-            format: format.to_string(),
-            detail: detail.into(),
-        }
+        EngineError::Truncated { format: format.to_string(), detail: detail.into() }
     }
 
     /// A short stable code for logs, metrics and job results.
@@ -68,6 +67,54 @@ impl EngineError {
             EngineError::Corrupt { .. } => "corrupt",
             EngineError::InvalidSpec { .. } => "invalid_spec",
             EngineError::Encode { .. } => "encode",
+            EngineError::Resize { .. } => "resize",
         }
+    }
+}
+
+/// Map a libjpeg-turbo message onto the engine's errors (libjpeg reports by message only).
+pub(crate) fn from_jpeg(err: &TjError, max_alloc: u64) -> EngineError {
+    let m = err.message.to_ascii_lowercase();
+    if m.contains("premature end") || m.contains("insufficient data") {
+        EngineError::truncated("jpeg", err.message.clone())
+    } else if m.contains("12-bit") || m.contains("data precision") || m.contains("unsupported") {
+        EngineError::Unsupported { what: format!("jpeg: {}", err.message) }
+    } else if m.contains("too large") || m.contains("memory") || m.contains("backing store") {
+        EngineError::AllocLimit { max_alloc, detail: err.message.clone() }
+    } else {
+        EngineError::corrupt("jpeg", err.message.clone())
+    }
+}
+
+/// Map an `image` crate error (GIF, WebP, TIFF, BMP, PNG pixels) onto the engine's errors.
+pub(crate) fn from_image(format: ImageFormat, max_alloc: u64, err: image::ImageError) -> EngineError {
+    use image::ImageError as E;
+    let name = format.name();
+    match err {
+        E::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => EngineError::truncated(name, e.to_string()),
+        E::Limits(e) => EngineError::AllocLimit { max_alloc, detail: e.to_string() },
+        E::Unsupported(e) => EngineError::Unsupported { what: format!("{name}: {e}") },
+        other => {
+            let msg = other.to_string();
+            let lower = msg.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("end of") || lower.contains("truncated") {
+                EngineError::truncated(name, msg)
+            } else {
+                EngineError::corrupt(name, msg)
+            }
+        }
+    }
+}
+
+/// Map a `png` header error onto the engine's errors.
+pub(crate) fn from_png(e: png::DecodingError, max_alloc: u64) -> EngineError {
+    match e {
+        png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            EngineError::truncated("png", io.to_string())
+        }
+        png::DecodingError::LimitsExceeded => {
+            EngineError::AllocLimit { max_alloc, detail: "png decoder limits".into() }
+        }
+        other => EngineError::corrupt("png", other.to_string()),
     }
 }

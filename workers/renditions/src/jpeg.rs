@@ -37,6 +37,14 @@ pub(crate) struct JpegHeader {
     pub lossless: bool,
 }
 
+impl JpegHeader {
+    /// Size of the image decoded at `num/8` (TurboJPEG rounds up).
+    pub fn scaled_size(&self, num: u32) -> (u32, u32) {
+        let s = |d: u32| (u64::from(d) * u64::from(num)).div_ceil(8) as u32;
+        (s(self.width), s(self.height))
+    }
+}
+
 /// Pixel formats the engine asks libjpeg-turbo for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TjPixel {
@@ -70,10 +78,7 @@ impl Handle {
         // SAFETY: tj3Init has no preconditions; a null return is handled.
         let ptr = unsafe { tj::tj3Init(kind as c_int) };
         if ptr.is_null() {
-            return Err(TjError {
-                message: "could not initialise libjpeg-turbo".into(),
-                warning: false,
-            });
+            return Err(TjError { message: "could not initialise libjpeg-turbo".into(), warning: false });
         }
         Ok(Handle(ptr))
     }
@@ -81,15 +86,10 @@ impl Handle {
     fn error(&self) -> TjError {
         // SAFETY: the handle is valid; the returned string is owned by the handle and copied here.
         let (message, code) = unsafe {
-            let msg = CStr::from_ptr(tj::tj3GetErrorStr(self.0))
-                .to_string_lossy()
-                .into_owned();
+            let msg = CStr::from_ptr(tj::tj3GetErrorStr(self.0)).to_string_lossy().into_owned();
             (msg, tj::tj3GetErrorCode(self.0))
         };
-        TjError {
-            message,
-            warning: code == tj::TJERR_TJERR_WARNING as c_int,
-        }
+        TjError { message, warning: code == tj::TJERR_TJERR_WARNING as c_int }
     }
 
     fn set(&self, param: tj::TJPARAM, value: c_int) -> Result<(), TjError> {
@@ -113,6 +113,9 @@ impl Drop for Handle {
     }
 }
 
+/// A decoded image: width, height and packed pixels.
+pub(crate) type Decoded = (u32, u32, Vec<u8>);
+
 /// A decompressor with the header of one JPEG already read.
 pub(crate) struct Decoder<'a> {
     handle: Handle,
@@ -125,16 +128,15 @@ impl<'a> Decoder<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, TjError> {
         let handle = Handle::new(tj::TJINIT_TJINIT_DECOMPRESS)?;
         // SAFETY: valid handle, pointer/len from a live slice.
-        let rc =
-            unsafe { tj::tj3DecompressHeader(handle.0, data.as_ptr(), data.len() as tj::size_t) };
+        let rc = unsafe { tj::tj3DecompressHeader(handle.0, data.as_ptr(), data.len() as tj::size_t) };
         if rc != 0 {
             return Err(handle.error());
         }
         let colorspace = match handle.get(tj::TJPARAM_TJPARAM_COLORSPACE) as u32 {
-            x if x == tj::TJCS_TJCS_GRAY as u32 => JpegColorspace::Gray,
-            x if x == tj::TJCS_TJCS_RGB as u32 => JpegColorspace::Rgb,
-            x if x == tj::TJCS_TJCS_CMYK as u32 => JpegColorspace::Cmyk,
-            x if x == tj::TJCS_TJCS_YCCK as u32 => JpegColorspace::Ycck,
+            x if x == tj::TJCS_TJCS_GRAY => JpegColorspace::Gray,
+            x if x == tj::TJCS_TJCS_RGB => JpegColorspace::Rgb,
+            x if x == tj::TJCS_TJCS_CMYK => JpegColorspace::Cmyk,
+            x if x == tj::TJCS_TJCS_YCCK => JpegColorspace::Ycck,
             _ => JpegColorspace::YCbCr,
         };
         let header = JpegHeader {
@@ -144,40 +146,20 @@ impl<'a> Decoder<'a> {
             precision: handle.get(tj::TJPARAM_TJPARAM_PRECISION).clamp(0, 16) as u8,
             lossless: handle.get(tj::TJPARAM_TJPARAM_LOSSLESS) != 0,
         };
-        Ok(Decoder {
-            handle,
-            data,
-            header,
-        })
+        Ok(Decoder { handle, data, header })
     }
 
     /// Cap libjpeg's working memory (MiB), image size (pixels) and progressive scans.
     pub fn set_limits(&self, max_memory_mib: u64, max_pixels: u64) -> Result<(), TjError> {
-        self.handle.set(
-            tj::TJPARAM_TJPARAM_MAXMEMORY,
-            max_memory_mib.clamp(1, i32::MAX as u64) as c_int,
-        )?;
-        self.handle.set(
-            tj::TJPARAM_TJPARAM_MAXPIXELS,
-            max_pixels.clamp(1, i32::MAX as u64) as c_int,
-        )?;
+        self.handle.set(tj::TJPARAM_TJPARAM_MAXMEMORY, max_memory_mib.clamp(1, i32::MAX as u64) as c_int)?;
+        self.handle.set(tj::TJPARAM_TJPARAM_MAXPIXELS, max_pixels.clamp(1, i32::MAX as u64) as c_int)?;
         // Progressive files with thousands of scans are a known CPU-exhaustion trick.
         self.handle.set(tj::TJPARAM_TJPARAM_SCANLIMIT, 500)
     }
 
-    /// Size of the image decoded at `num/8`.
-    pub fn scaled_size(&self, num: u32) -> (u32, u32) {
-        let s = |d: u32| ((d as u64 * num as u64).div_ceil(8)) as u32;
-        (s(self.header.width), s(self.header.height))
-    }
-
     /// Decode at scale `num/8` (1..=8) into a packed buffer of `fmt`. A libjpeg warning is
     /// returned as an error with `warning: true` together with the (filled) buffer.
-    pub fn decode(
-        &mut self,
-        num: u32,
-        fmt: TjPixel,
-    ) -> Result<(u32, u32, Vec<u8>), (TjError, Option<(u32, u32, Vec<u8>)>)> {
+    pub fn decode(&mut self, num: u32, fmt: TjPixel) -> Result<Decoded, (TjError, Option<Decoded>)> {
         let num = num.clamp(1, 8);
         if num != 8 {
             // TurboJPEG only accepts the factors in their lowest terms (1/4, not 2/8).
@@ -186,17 +168,14 @@ impl<'a> Decoder<'a> {
             while n != 0 {
                 (g, n) = (n, g % n);
             }
-            let factor = tj::tjscalingfactor {
-                num: (num / g) as c_int,
-                denom: (8 / g) as c_int,
-            };
+            let factor = tj::tjscalingfactor { num: (num / g) as c_int, denom: (8 / g) as c_int };
             // SAFETY: valid handle.
             let rc = unsafe { tj::tj3SetScalingFactor(self.handle.0, factor) };
             if rc != 0 {
                 return Err((self.handle.error(), None));
             }
         }
-        let (w, h) = self.scaled_size(num);
+        let (w, h) = self.header.scaled_size(num);
         let pitch = w as usize * fmt.channels();
         let mut buf = vec![0u8; pitch * h as usize];
         // SAFETY: `buf` holds exactly pitch*h bytes, the size TurboJPEG writes for this scale.
@@ -212,34 +191,25 @@ impl<'a> Decoder<'a> {
         };
         if rc != 0 {
             let err = self.handle.error();
-            return Err(if err.warning {
-                (err, Some((w, h, buf)))
-            } else {
-                (err, None)
-            });
+            return Err(if err.warning { (err, Some((w, h, buf))) } else { (err, None) });
         }
         Ok((w, h, buf))
     }
 }
 
 /// Encode packed RGB or grayscale pixels as a baseline JPEG (4:2:0 for colour).
-pub(crate) fn encode(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    fmt: TjPixel,
-    quality: u8,
-) -> Result<Vec<u8>, TjError> {
+pub(crate) fn encode(pixels: &[u8], width: u32, height: u32, fmt: TjPixel, quality: u8) -> Result<Vec<u8>, TjError> {
     let handle = Handle::new(tj::TJINIT_TJINIT_COMPRESS)?;
     handle.set(tj::TJPARAM_TJPARAM_QUALITY, quality.clamp(1, 100) as c_int)?;
-    let subsamp = if fmt == TjPixel::Gray {
-        tj::TJSAMP_TJSAMP_GRAY
-    } else {
-        tj::TJSAMP_TJSAMP_420
-    };
+    let subsamp = if fmt == TjPixel::Gray { tj::TJSAMP_TJSAMP_GRAY } else { tj::TJSAMP_TJSAMP_420 };
     handle.set(tj::TJPARAM_TJPARAM_SUBSAMP, subsamp as c_int)?;
     let pitch = width as usize * fmt.channels();
-    assert!(pixels.len() >= pitch * height as usize);
+    if pixels.len() < pitch * height as usize {
+        return Err(TjError {
+            message: format!("{} bytes cannot hold a {width}x{height} image", pixels.len()),
+            warning: false,
+        });
+    }
     let mut out: *mut u8 = std::ptr::null_mut();
     let mut size: tj::size_t = 0;
     // SAFETY: `pixels` holds height rows of `pitch` bytes; TurboJPEG allocates `out`, which is

@@ -36,16 +36,8 @@ pub struct RawImage {
 
 impl RawImage {
     pub fn new(width: u32, height: u32, layout: Layout, data: Vec<u8>) -> Self {
-        debug_assert_eq!(
-            data.len(),
-            width as usize * height as usize * layout.channels()
-        );
-        RawImage {
-            width,
-            height,
-            layout,
-            data,
-        }
+        debug_assert_eq!(data.len(), width as usize * height as usize * layout.channels());
+        RawImage { width, height, layout, data }
     }
 
     /// Drop the alpha channel by compositing onto white (for JPEG output).
@@ -57,21 +49,13 @@ impl RawImage {
         match self.layout {
             Layout::Gray | Layout::Rgb => self.clone(),
             Layout::GrayAlpha => {
-                let data = self
-                    .data
-                    .chunks_exact(2)
-                    .map(|p| blend(p[0], p[1]))
-                    .collect();
+                let data = self.data.chunks_exact(2).map(|p| blend(p[0], p[1])).collect();
                 RawImage::new(self.width, self.height, Layout::Gray, data)
             }
             Layout::Rgba => {
                 let mut data = Vec::with_capacity(self.width as usize * self.height as usize * 3);
                 for p in self.data.chunks_exact(4) {
-                    data.extend_from_slice(&[
-                        blend(p[0], p[3]),
-                        blend(p[1], p[3]),
-                        blend(p[2], p[3]),
-                    ]);
+                    data.extend_from_slice(&[blend(p[0], p[3]), blend(p[1], p[3]), blend(p[2], p[3])]);
                 }
                 RawImage::new(self.width, self.height, Layout::Rgb, data)
             }

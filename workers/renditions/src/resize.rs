@@ -1,4 +1,5 @@
-//! SIMD resampling with `fast_image_resize` (alpha is premultiplied while filtering).
+//! SIMD resampling with `fast_image_resize` (AVX2/SSE4.1/NEON chosen at run time; alpha is
+//! premultiplied while filtering so transparent pixels do not bleed their colour).
 
 use fast_image_resize as fir;
 use serde::{Deserialize, Serialize};
@@ -49,36 +50,24 @@ impl Resizer {
     pub fn new(filter: Filter) -> Self {
         Resizer {
             inner: fir::Resizer::new(),
-            options: fir::ResizeOptions::new()
-                .resize_alg(fir::ResizeAlg::Convolution(filter.fir()))
-                .use_alpha(true),
+            options: fir::ResizeOptions::new().resize_alg(fir::ResizeAlg::Convolution(filter.fir())).use_alpha(true),
         }
     }
 
     /// Resize `src` to exactly `width` x `height` (a copy when the size is unchanged).
-    pub fn resize(
-        &mut self,
-        src: &RawImage,
-        width: u32,
-        height: u32,
-    ) -> Result<RawImage, EngineError> {
+    pub fn resize(&mut self, src: &RawImage, width: u32, height: u32) -> Result<RawImage, EngineError> {
         if (src.width, src.height) == (width, height) {
             return Ok(src.clone());
         }
         let pt = pixel_type(src.layout);
-        let src_view = fir::images::ImageRef::new(src.width, src.height, &src.data, pt)
-            .map_err(|e| internal(e.to_string()))?;
+        let src_view =
+            fir::images::ImageRef::new(src.width, src.height, &src.data, pt).map_err(|e| internal(e.to_string()))?;
         let mut dst = fir::images::Image::new(width, height, pt);
-        self.inner
-            .resize(&src_view, &mut dst, &self.options)
-            .map_err(|e| internal(e.to_string()))?;
+        self.inner.resize(&src_view, &mut dst, &self.options).map_err(|e| internal(e.to_string()))?;
         Ok(RawImage::new(width, height, src.layout, dst.into_vec()))
     }
 }
 
 fn internal(detail: String) -> EngineError {
-    EngineError::Encode {
-        name: "resize".into(),
-        detail,
-    }
+    EngineError::Resize { detail }
 }

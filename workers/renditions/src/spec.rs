@@ -60,12 +60,7 @@ pub struct RenditionSpec {
 impl RenditionSpec {
     /// A spec fitting inside `width` x `height`.
     pub fn new(name: impl Into<String>, width: u32, height: u32, format: Format) -> Self {
-        RenditionSpec {
-            name: name.into(),
-            width,
-            height,
-            format,
-        }
+        RenditionSpec { name: name.into(), width, height, format }
     }
 
     /// AEM's "DAM Update Asset" renditions: three PNG thumbnails and a 1280 px JPEG web rendition
@@ -80,12 +75,7 @@ impl RenditionSpec {
             Self::new("cq5dam.thumbnail.48.48.png", 48, 48, Format::Png),
             Self::new("cq5dam.thumbnail.140.100.png", 140, 100, Format::Png),
             Self::new("cq5dam.thumbnail.319.319.png", 319, 319, Format::Png),
-            Self::new(
-                "cq5dam.web.1280.1280.jpeg",
-                1280,
-                1280,
-                Format::Jpeg { quality },
-            ),
+            Self::new("cq5dam.web.1280.1280.jpeg", 1280, 1280, Format::Jpeg { quality }),
         ]
     }
 
@@ -112,4 +102,18 @@ pub fn fit_inside(w: u32, h: u32, bw: u32, bh: u32) -> (u32, u32) {
         ((w64 * bh64 * 2 + h64) / (2 * h64), bh64)
     };
     (ow.max(1) as u32, oh.max(1) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_keeps_aspect_and_never_upscales() {
+        assert_eq!(fit_inside(3000, 2000, 140, 100), (140, 93));
+        assert_eq!(fit_inside(2000, 3000, 140, 100), (67, 100));
+        assert_eq!(fit_inside(100, 80, 1280, 1280), (100, 80));
+        assert_eq!(fit_inside(10000, 10, 48, 48), (48, 1));
+        assert_eq!(fit_inside(0, 10, 48, 48), (0, 0));
+    }
 }

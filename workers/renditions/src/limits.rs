@@ -1,0 +1,51 @@
+//! Hard limits against decompression bombs and oversized inputs.
+//!
+//! Every limit is checked from what the headers claim, *before* the allocation it protects, so
+//! a 50000x50000 PNG costs a few hundred bytes of parsing, not gigabytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// Hard limits applied to every input, checked before any large allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest image accepted, in pixels (width x height as stored), read from the header.
+    pub max_pixels: u64,
+    /// Largest input accepted, in bytes.
+    pub max_input_bytes: u64,
+    /// Largest memory a decoder may allocate, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for Limits {
+    /// 100 megapixels (a 12000x8000 photo fits), 256 MiB of input, 1 GiB of decoder memory.
+    fn default() -> Self {
+        Limits { max_pixels: 100_000_000, max_input_bytes: 256 << 20, max_alloc: 1 << 30 }
+    }
+}
+
+impl Limits {
+    pub(crate) fn check_input_size(&self, input: &[u8]) -> Result<(), EngineError> {
+        if input.len() as u64 > self.max_input_bytes {
+            return Err(EngineError::InputTooLarge { size: input.len() as u64, max_input_bytes: self.max_input_bytes });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_pixels(&self, width: u32, height: u32) -> Result<(), EngineError> {
+        if width as u64 * height as u64 > self.max_pixels {
+            return Err(EngineError::TooLarge { width, height, max_pixels: self.max_pixels });
+        }
+        Ok(())
+    }
+
+    /// Refuse a buffer of `bytes` (described by `what`) larger than `max_alloc`.
+    pub(crate) fn check_alloc(&self, bytes: u64, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+        if bytes > self.max_alloc {
+            return Err(EngineError::AllocLimit { max_alloc: self.max_alloc, detail: what() });
+        }
+        Ok(())
+    }
+}
