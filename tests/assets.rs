@@ -2,10 +2,10 @@
 //! folder) raise asset events, launchers turn them into offloading jobs, workers run them, and
 //! the leader writes the results back into its asset repository.
 //!
-//! The renditions engine is not in the workspace yet, so the workers here serve the offloading
-//! topic with the built-in `echo` consumer: the job flows exactly as a real one would, and the
-//! asset gets what echo really produces (a copy of the original at `<asset>.echo`, kept as an
-//! "other output"), not renditions.
+//! The workers here serve the offloading topic with the built-in `echo` consumer, so these tests
+//! are about the hooks and the repository, not images: the job flows exactly as a real one
+//! would, and the asset gets what echo really produces (a copy of the original at
+//! `<asset>.echo`, kept as an "other output"). `tests/dam.rs` runs the real renditions.
 
 mod common;
 

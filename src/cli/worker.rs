@@ -5,8 +5,11 @@ use super::shutdown;
 use anyhow::{bail, Context as _};
 use offloader::announce::HeartbeatConfig;
 use offloader::metrics::{self, MetricsRegistry};
+use offloader::protocol::workflow::OFFLOADING_TOPIC;
 use offloader::protocol::TopicPattern;
-use offloader::worker::{self, register_builtin_as, register_builtins, ConsumerRegistry, WorkerConfig};
+use offloader::worker::{
+    self, register_builtin_as, register_builtins, ConsumerRegistry, WorkerConfig, WorkflowConsumer,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,7 +51,8 @@ pub struct Args {
     deny: Vec<TopicPattern>,
 
     /// Serve a topic pattern with a built-in consumer: `PATTERN=NAME`, NAME one
-    /// of noop, echo, sleep, fail. Example: `--consume 'acme/video/**=echo'`.
+    /// of noop, echo, sleep, fail, workflow (runs workflow models, as on
+    /// com/adobe/granite/workflow/offloading). Example: `--consume 'acme/indesign=workflow'`.
     #[arg(long = "consume", value_name = "PATTERN=NAME")]
     consume: Vec<String>,
 
@@ -103,13 +107,15 @@ fn read_config(path: &Path) -> anyhow::Result<ConsumerManager> {
 fn registry(consume: &[String]) -> anyhow::Result<ConsumerRegistry> {
     let mut registry = ConsumerRegistry::new();
     register_builtins(&mut registry);
+    // AEM's offloading topic runs workflow models (DAM Update Asset) with the renditions engine.
+    registry.register(OFFLOADING_TOPIC.parse()?, WorkflowConsumer::new());
     for spec in consume {
         let Some((pattern, name)) = spec.split_once('=') else {
             bail!("--consume {spec:?}: expected PATTERN=NAME, e.g. 'acme/**=echo'");
         };
         let pattern: TopicPattern = pattern.parse().with_context(|| format!("--consume {spec:?}"))?;
         if !register_builtin_as(&mut registry, pattern, name) {
-            bail!("--consume {spec:?}: no built-in consumer {name:?} (noop, echo, sleep, fail)");
+            bail!("--consume {spec:?}: no built-in consumer {name:?} (noop, echo, sleep, fail, workflow)");
         }
     }
     Ok(registry)

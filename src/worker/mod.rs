@@ -9,8 +9,10 @@ mod metrics;
 mod registry;
 mod runtime;
 mod subscriptions;
+mod workflow;
 
 pub use builtin::{register_builtin_as, register_builtins, ECHO, FAIL, NOOP, SLEEP};
 pub use consumer::{Context, ContextError, JobConsumer, JobLimits};
 pub use registry::ConsumerRegistry;
 pub use runtime::{start, WorkerConfig, WorkerError, WorkerHandle};
+pub use workflow::WorkflowConsumer;

@@ -1,0 +1,162 @@
+//! "DAM Update Asset Offloading" end to end on the real services: an image uploaded to the
+//! leader becomes an offloading job, a worker runs `dam/update_asset` with the renditions
+//! engine, and the asset gets AEM's four renditions and its metadata back.
+
+mod common;
+
+use common::cluster::{worker_of, Cluster};
+use image::{ImageFormat, Rgb, RgbImage};
+use serde_json::Value;
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+
+const OFFLOADING: &str = "com/adobe/granite/workflow/offloading";
+
+/// A photo-like JPEG: smooth gradients with some texture.
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(width, height, |x, y| {
+        let t = ((x * 7 + y * 13) % 31) as u8;
+        Rgb([(x * 255 / width) as u8 ^ t, (y * 255 / height) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).expect("encoding a test JPEG");
+    out.into_inner()
+}
+
+/// A small PNG whose header claims 50 000 x 50 000 pixels (7.5 GB of RGB): a decompression bomb
+/// to any decoder that trusts it. Its one IDAT chunk holds a tiny zlib stream; a decoder that
+/// checks the header first refuses it before inflating anything.
+fn png_bomb_header() -> Vec<u8> {
+    fn chunk(png: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        let mut body = kind.to_vec();
+        body.extend(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&body);
+        png.extend(crc32(&body).to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend(50_000u32.to_be_bytes());
+    ihdr.extend(50_000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+async fn put(c: &Cluster, path: &str, body: Vec<u8>) -> Value {
+    let resp = c.http.put(c.url(&format!("/api/assets{path}"))).body(body).send().await.expect("PUT /api/assets");
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("a JSON answer");
+    assert!(status.is_success(), "PUT {path}: {status} {body}");
+    body
+}
+
+async fn asset_when_processed(c: &Cluster, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let asset: Value = c.http.get(c.url(&format!("/api/assets{path}"))).send().await.unwrap().json().await.unwrap();
+        if matches!(asset["job"]["state"].as_str(), Some("SUCCEEDED" | "ERROR" | "GIVEN_UP")) {
+            return asset;
+        }
+        assert!(Instant::now() < deadline, "{path} not processed within 60 s: {asset}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops the cluster and deletes its AMQP objects, including the offloading topic's queue,
+/// which a launcher declared (the harness knows only the topics it submitted to).
+async fn finish(c: Cluster) {
+    let broker = c.broker().await;
+    c.finish().await;
+    let _ = broker.delete_namespace(&[OFFLOADING.parse().expect("a valid topic")]).await;
+    broker.close();
+}
+
+fn rendition<'a>(asset: &'a Value, name: &str) -> &'a Value {
+    asset["renditions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no rendition {name}: {asset}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_photo_gets_its_renditions_and_metadata_from_a_worker() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let worker = c.start_worker("w1", &[]).await;
+
+    let path = "/content/dam/photos/beach.jpg";
+    put(&c, path, jpeg(2000, 1500)).await;
+    let asset = asset_when_processed(&c, path).await;
+    assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+    assert_eq!(asset["metadata"]["width"], 2000, "{asset}");
+    assert_eq!(asset["metadata"]["height"], 1500, "{asset}");
+    assert_eq!(asset["metadata"]["mime_type"], "image/jpeg", "{asset}");
+
+    // AEM's defaults, fitted inside their boxes with the aspect kept.
+    for (name, w, h, format) in [
+        ("cq5dam.thumbnail.48.48.png", 48, 36, ImageFormat::Png),
+        ("cq5dam.thumbnail.140.100.png", 133, 100, ImageFormat::Png),
+        ("cq5dam.thumbnail.319.319.png", 319, 239, ImageFormat::Png),
+        ("cq5dam.web.1280.1280.jpeg", 1280, 960, ImageFormat::Jpeg),
+    ] {
+        let r = rendition(&asset, name);
+        assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(w), Some(h)), "{r}");
+        let url = c.url(&format!("/api/assets{path}/renditions/{name}"));
+        let bytes = c.http.get(url).send().await.unwrap().bytes().await.unwrap();
+        let img = image::load_from_memory_with_format(&bytes, format).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((img.width(), img.height()), (w as u32, h as u32), "{name} as decoded");
+    }
+    let job = c.job(asset["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(job["topic"], OFFLOADING);
+    assert_eq!(worker_of(&job), "w1");
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_images_fail_their_job_with_the_reason_and_the_worker_goes_on() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let mut worker = c.start_worker("w1", &[]).await;
+
+    let mut corrupt = jpeg(640, 480);
+    corrupt.truncate(corrupt.len() / 3);
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("/content/dam/bad/truncated.jpg", corrupt, ""),
+        ("/content/dam/bad/notes.jpg", b"just some text, not a JPEG at all".to_vec(), ""),
+        ("/content/dam/bad/bomb.png", png_bomb_header(), "50000"),
+    ];
+    for (path, bytes, mention) in cases {
+        put(&c, path, bytes).await;
+        let asset = asset_when_processed(&c, path).await;
+        assert_eq!(asset["job"]["state"], "ERROR", "{path}: {asset}");
+        let job = c.job(asset["job"]["id"].as_str().unwrap()).await;
+        let reason = job["result"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(path), "{path}: the reason names the asset: {job}");
+        assert!(reason.contains(mention), "{path}: the reason says why ({mention}): {job}");
+        assert_eq!(job["attempt"], 1, "bad input is not retried: {job}");
+        assert!(asset["renditions"].as_array().is_some_and(Vec::is_empty), "{asset}");
+    }
+
+    // The worker is still there and processes the next good image.
+    assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
+    let good = "/content/dam/bad/after.jpg";
+    put(&c, good, jpeg(300, 200)).await;
+    let asset = asset_when_processed(&c, good).await;
+    assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}");
+    assert_eq!(rendition(&asset, "cq5dam.web.1280.1280.jpeg")["width"], 300, "never upscaled: {asset}");
+    finish(c).await;
+}
