@@ -160,3 +160,90 @@ async fn bad_images_fail_their_job_with_the_reason_and_the_worker_goes_on() {
     assert_eq!(rendition(&asset, "cq5dam.web.1280.1280.jpeg")["width"], 300, "never upscaled: {asset}");
     finish(c).await;
 }
+
+/// The JPEG with an EXIF block holding only an orientation tag, as cameras write it.
+fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec(); // big-endian TIFF, first IFD at 8
+    tiff.extend(1u16.to_be_bytes()); // one entry:
+    tiff.extend(0x0112u16.to_be_bytes()); // Orientation
+    tiff.extend(3u16.to_be_bytes()); // SHORT
+    tiff.extend(1u32.to_be_bytes()); // one value
+    tiff.extend(orientation.to_be_bytes());
+    tiff.extend([0, 0]);
+    tiff.extend(0u32.to_be_bytes()); // no next IFD
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend([0xff, 0xe1]);
+    out.extend(((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(width, height, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).expect("encoding a test PNG");
+    out.into_inner()
+}
+
+fn dims(asset: &Value, name: &str) -> (u64, u64) {
+    let r = rendition(asset, name);
+    (r["width"].as_u64().unwrap_or(0), r["height"].as_u64().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_from_the_cli_and_the_watch_folder_get_oriented_renditions() {
+    let mut c = Cluster::new().await;
+    let inbox = c.dir.path().join("inbox");
+    let inbox_s = inbox.to_str().unwrap().to_owned();
+    c.start_leader(&["--watch", &inbox_s, "--watch-to", "/content/dam/inbox", "--watch-interval", "200ms"]).await;
+    let _worker = c.start_worker("w1", &[]).await;
+
+    // `offloader ingest` of a folder: a landscape JPEG, a camera JPEG stored sideways
+    // (EXIF orientation 6: shown rotated 90°), and a PNG.
+    let photos = c.dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::write(photos.join("landscape.jpg"), jpeg(1600, 1000)).unwrap();
+    std::fs::write(photos.join("sideways.jpg"), with_orientation(&jpeg(1200, 800), 6)).unwrap();
+    std::fs::write(photos.join("graphic.png"), png(500, 700)).unwrap();
+    let out =
+        c.command(&["ingest", photos.to_str().unwrap(), "--to", "/content/dam/photos", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let landscape = asset_when_processed(&c, "/content/dam/photos/landscape.jpg").await;
+    assert_eq!(landscape["job"]["state"], "SUCCEEDED", "{landscape}");
+    assert_eq!(dims(&landscape, "cq5dam.web.1280.1280.jpeg"), (1280, 800));
+    assert_eq!(dims(&landscape, "cq5dam.thumbnail.140.100.png"), (140, 88));
+
+    let sideways = asset_when_processed(&c, "/content/dam/photos/sideways.jpg").await;
+    assert_eq!(sideways["job"]["state"], "SUCCEEDED", "{sideways}");
+    assert_eq!(sideways["metadata"]["orientation"], 6, "{sideways}");
+    assert_eq!(
+        (sideways["metadata"]["width"].as_u64(), sideways["metadata"]["height"].as_u64()),
+        (Some(800), Some(1200))
+    );
+    assert_eq!(dims(&sideways, "cq5dam.web.1280.1280.jpeg"), (800, 1200), "rotated, never upscaled");
+    assert_eq!(dims(&sideways, "cq5dam.thumbnail.319.319.png"), (213, 319));
+
+    let graphic = asset_when_processed(&c, "/content/dam/photos/graphic.png").await;
+    assert_eq!(graphic["job"]["state"], "SUCCEEDED", "{graphic}");
+    assert_eq!(graphic["metadata"]["mime_type"], "image/png", "{graphic}");
+    assert_eq!(dims(&graphic, "cq5dam.thumbnail.48.48.png"), (34, 48));
+
+    // The watch folder: a file dropped there becomes an asset with the same renditions.
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("drop.jpg"), jpeg(640, 480)).unwrap();
+    let dropped = asset_when_processed(&c, "/content/dam/inbox/drop.jpg").await;
+    assert_eq!(dropped["job"]["state"], "SUCCEEDED", "{dropped}");
+    assert_eq!(dims(&dropped, "cq5dam.thumbnail.319.319.png"), (319, 239));
+
+    // The same bytes again reuse the blobs: nothing changes, no new job.
+    let again =
+        c.command(&["ingest", photos.to_str().unwrap(), "--to", "/content/dam/photos", "--json"]).output().unwrap();
+    let summary: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["unchanged"], 3, "{summary}");
+    assert_eq!(summary["jobs"], 0, "{summary}");
+    finish(c).await;
+}
