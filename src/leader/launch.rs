@@ -21,13 +21,12 @@ use crate::protocol::{AssetPath, PayloadEntry, Properties};
 pub enum LaunchError {
     #[error("workflow model {0:?} is not known")]
     UnknownModel(String),
-    /// The model has no offload step: it would run on the leader, which has no image engine.
+    /// The model has no offload step: it would run on the leader itself, which is not built yet.
     #[error(
-        "workflow model {0:?} runs on the leader, and local processing needs the renditions engine, \
-         which this leader does not have yet (TODO: issue 4); launch an offloading model instead, \
-         e.g. dam/update_asset_offloading"
+        "workflow model {0:?} would run on the leader itself, and local processing is not built yet \
+         (issue 4); launch an offloading model instead, e.g. dam/update_asset_offloading"
     )]
-    NeedsLocalEngine(String),
+    NeedsLocalProcessing(String),
 }
 
 /// The job that runs `launcher`'s workflow on the asset at `path` whose original is `original`.
@@ -38,7 +37,7 @@ pub fn offloading_job(
     original: PayloadEntry,
 ) -> Result<NewJob, LaunchError> {
     let model = models.get(&launcher.workflow).ok_or_else(|| LaunchError::UnknownModel(launcher.workflow.clone()))?;
-    let step = model.offload_step().ok_or_else(|| LaunchError::NeedsLocalEngine(model.id.clone()))?;
+    let step = model.offload_step().ok_or_else(|| LaunchError::NeedsLocalProcessing(model.id.clone()))?;
     let remote = models.get(&step.model).ok_or_else(|| LaunchError::UnknownModel(step.model.clone()))?;
     let mut properties = Properties::new();
     properties.insert(WORKFLOW_MODEL.into(), remote.id.clone().into());
@@ -91,12 +90,12 @@ mod tests {
     }
 
     #[test]
-    fn a_local_model_says_it_needs_the_engine() {
+    fn a_local_model_says_local_processing_is_not_built() {
         let models = ModelRegistry::default();
         let mut launcher = Launchers::defaults().list()[0].clone();
         launcher.workflow = DAM_UPDATE_ASSET.into();
         let path = AssetPath::parse("/content/dam/a.jpg").unwrap();
         let e = offloading_job(&launcher, &models, &path, original(&path)).unwrap_err();
-        assert!(e.to_string().contains("local processing needs the renditions engine"), "{e}");
+        assert!(e.to_string().contains("local processing is not built yet"), "{e}");
     }
 }
