@@ -30,7 +30,18 @@ async fn a_10_mib_input_goes_end_to_end_by_reference() {
     let path = input.to_str().unwrap();
 
     let out = c
-        .command(&["submit", "--topic", "offloader/echo", "--prop", "preset=web", "--input", path, "--wait"])
+        .command(&[
+            "submit",
+            "--topic",
+            "offloader/echo",
+            "--prop",
+            "preset=web",
+            "--input",
+            path,
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
         .output()
         .expect("running offloader submit");
     let job = stdout_json(&out);
@@ -98,6 +109,8 @@ async fn the_exit_status_and_the_job_console_tell_the_outcome() {
             "--prop",
             "reason=bad asset",
             "--wait",
+            "--timeout",
+            "60s",
         ])
         .output()
         .unwrap();
@@ -106,8 +119,10 @@ async fn the_exit_status_and_the_job_console_tell_the_outcome() {
     assert_eq!(job["state"], "ERROR");
     assert_eq!(job["result"]["reason"], "bad asset");
 
-    let retried =
-        c.command(&["submit", "--topic", "offloader/fail", "--max-attempts", "3", "--wait"]).output().unwrap();
+    let retried = c
+        .command(&["submit", "--topic", "offloader/fail", "--max-attempts", "3", "--wait", "--timeout", "60s"])
+        .output()
+        .unwrap();
     let job = stdout_json(&retried);
     assert_eq!(retried.status.code(), Some(1));
     assert_eq!(job["state"], "GIVEN_UP");

@@ -141,7 +141,20 @@ impl JobRecord {
         }
     }
 
+    /// A failed job's next attempt is published before its confirm is recorded, so a
+    /// fast worker's event about that attempt can arrive first. Only the leader
+    /// publishes attempts, so such an event proves the publish: move to it.
+    fn catch_up(&mut self, attempt: u32) {
+        if self.state == JobState::Failed && attempt == self.attempt + 1 {
+            self.attempt = attempt;
+            self.next_attempt_at = None;
+            self.redeliveries = 0;
+            self.state = JobState::Queued;
+        }
+    }
+
     fn apply_started(&mut self, s: &JobStarted) -> Effect {
+        self.catch_up(s.attempt);
         if self.state.is_final() || self.state == JobState::Failed {
             return Effect::Ignored("job already finished this attempt");
         }
@@ -156,6 +169,7 @@ impl JobRecord {
     }
 
     fn apply_completion(&mut self, c: &Completion, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
+        self.catch_up(c.attempt);
         let duplicate = self.state.is_final()
             || c.attempt < self.attempt
             || (self.state == JobState::Failed && c.attempt == self.attempt);
@@ -164,7 +178,7 @@ impl JobRecord {
             return Effect::Ignored("duplicate or stale completion");
         }
         if c.attempt > self.attempt {
-            // Cannot happen with one leader: attempts only grow after a confirm.
+            // Cannot happen with one leader: attempts are published one after another.
             self.duplicates_ignored += 1;
             return Effect::Ignored("completion of an attempt never published");
         }
@@ -246,6 +260,25 @@ mod tests {
             redeliveries: 0,
             started_at: Utc::now(),
         })
+    }
+
+    #[test]
+    fn a_retry_that_completes_before_its_confirm_is_recorded_is_applied() {
+        let p = RetryPolicy { max_attempts: 3, delay: std::time::Duration::ZERO };
+        let mut r = record(3);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
+        assert_eq!((r.state, r.attempt), (JobState::Failed, 1));
+        // Attempt 2 is published; its completion beats the recording of the confirm.
+        assert_eq!(r.apply(&completion(&r, 2, JobResult::Ok), Utc::now(), &p), Effect::Applied);
+        assert_eq!((r.state, r.attempt, r.completions_applied), (JobState::Succeeded, 2, 2));
+        assert!(matches!(r.confirm_published(2, Utc::now()), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Succeeded);
+        // An event two attempts ahead is still refused.
+        let mut r = record(5);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
+        assert!(matches!(r.apply(&completion(&r, 3, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
     }
 
     #[test]
