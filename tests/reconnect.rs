@@ -7,12 +7,14 @@ mod common;
 
 use common::cluster::{worker_of, Cluster};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
 
-/// Closes every AMQP connection opened by the processes with these pids; returns how many.
-async fn close_connections_of(http: &reqwest::Client, pids: &[u32]) -> usize {
+/// Closes every AMQP connection opened by the processes with these pids; returns the pids
+/// that had one.
+async fn close_connections_of(http: &reqwest::Client, pids: &[u32]) -> BTreeSet<u32> {
     let resp = http.get(format!("{MANAGEMENT}/connections")).basic_auth("guest", Some("guest")).send().await;
     let connections: Vec<Value> = match resp {
         Ok(r) if r.status().is_success() => r.json().await.expect("the connection list is JSON"),
@@ -20,15 +22,15 @@ async fn close_connections_of(http: &reqwest::Client, pids: &[u32]) -> usize {
             panic!("this test needs RabbitMQ's management API at {MANAGEMENT} (scripts/services enables it): {other:?}")
         }
     };
-    let mut closed = 0;
+    let mut closed = BTreeSet::new();
     for c in connections {
         let name = c["client_properties"]["connection_name"].as_str().unwrap_or("");
-        if pids.iter().any(|pid| name.ends_with(&format!(":{pid}"))) {
+        if let Some(&pid) = pids.iter().find(|pid| name.ends_with(&format!(":{pid}"))) {
             let conn = c["name"].as_str().expect("a connection name");
             let url = format!("{MANAGEMENT}/connections/{}", urlencode(conn));
             let r = http.delete(url).basic_auth("guest", Some("guest")).send().await.expect("DELETE connection");
             assert!(r.status().is_success(), "closing {conn}: {}", r.status());
-            closed += 1;
+            closed.insert(pid);
         }
     }
     closed
@@ -54,15 +56,19 @@ async fn leader_and_worker_ride_out_lost_connections() {
 
     let leader_pid = c.leader.as_mut().expect("the leader runs").pid();
     let pids = [leader_pid, worker.pid()];
-    // The management API lists a new connection after a moment.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut closed = 0;
-    while closed == 0 {
-        closed = close_connections_of(&c.http, &pids).await;
-        assert!(Instant::now() < deadline, "no connection of pids {pids:?} listed by the management API");
-        if closed == 0 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+    // The management API lists a new connection only after a moment, and a process may hold
+    // more than one: keep closing until both processes report that a consumer lost its
+    // connection.
+    let hit = |log: &str| log.contains("resubscribing");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let leader_log = c.leader.as_ref().expect("the leader runs").log();
+        if hit(&worker.log()) && hit(&leader_log) {
+            break;
         }
+        assert!(Instant::now() < deadline, "consumers did not lose their connections; worker log:\n{}", worker.log());
+        close_connections_of(&c.http, &pids).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
     // Both processes reconnect; jobs submitted now run to completion.
