@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::cluster::{random_file, worker_of, Cluster};
+use common::cluster::{random_file, stdout_json, worker_of, Cluster};
 use common::schema::assert_valid;
 use offloader::datastore::hash_bytes;
 use serde_json::{json, Value};
@@ -61,21 +61,9 @@ async fn job_count(c: &Cluster) -> usize {
 /// Stops the cluster and also deletes the queues of the topics launchers published on (the
 /// harness only knows the topics of jobs it submitted itself).
 async fn finish(c: Cluster) {
-    let broker = c.broker().await;
+    c.also_delete(OFFLOADING);
+    c.also_delete("acme/special");
     c.finish().await;
-    let topics: Vec<_> = [OFFLOADING, "acme/special"].iter().filter_map(|t| t.parse().ok()).collect();
-    let _ = broker.delete_namespace(&topics).await;
-    broker.close();
-}
-
-fn stdout_json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

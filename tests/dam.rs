@@ -79,10 +79,8 @@ async fn asset_when_processed(c: &Cluster, path: &str) -> Value {
 /// Stops the cluster and deletes its AMQP objects, including the offloading topic's queue,
 /// which a launcher declared (the harness knows only the topics it submitted to).
 async fn finish(c: Cluster) {
-    let broker = c.broker().await;
+    c.also_delete(OFFLOADING);
     c.finish().await;
-    let _ = broker.delete_namespace(&[OFFLOADING.parse().expect("a valid topic")]).await;
-    broker.close();
 }
 
 fn rendition<'a>(asset: &'a Value, name: &str) -> &'a Value {

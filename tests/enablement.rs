@@ -50,29 +50,6 @@ fn per_worker(jobs: &[Value]) -> BTreeMap<String, usize> {
     counts
 }
 
-/// The leader's view of one topic queue.
-async fn queue(c: &Cluster, topic: &str) -> Value {
-    let report = c.topics_report().await;
-    report["topics"]
-        .as_array()
-        .and_then(|t| t.iter().find(|q| q["topic"] == topic).cloned())
-        .unwrap_or_else(|| panic!("topic {topic} is not in the leader's report: {report}"))
-}
-
-/// Waits until RabbitMQ counts `n` consumers on the topic's queue: the workers
-/// that consume it are really attached, not just announcing that they will be.
-async fn wait_queue_consumers(c: &Cluster, topic: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let q = queue(c, topic).await;
-        if q["consumers"] == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "queue of {topic} does not have {n} consumers after 20 s: {q}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The state the instance view shows for a registered consumer pattern.
 fn consumer_state<'a>(instance: &'a Value, pattern: &str) -> &'a str {
     instance["consumers"]
@@ -104,14 +81,14 @@ async fn a_topic_denied_at_start_runs_only_where_it_is_enabled() {
     // B is alive and takes the topics it has enabled...
     let noop = submit_n(&c, NOOP, json!({}), 1).await;
     wait_succeeded(&c, &noop).await;
-    wait_queue_consumers(&c, NOOP, 2).await;
+    c.wait_queue_consumers(NOOP, 2).await;
     // ...but sleep jobs, several at once, all go to A.
     let ids = submit_n(&c, SLEEP, json!({"ms": 100}), 8).await;
     let jobs = wait_succeeded(&c, &ids).await;
     for j in &jobs {
         assert_eq!(worker_of(j), "A", "a sleep job ran on a worker that denies the topic: {j}");
     }
-    assert_eq!(queue(&c, SLEEP).await["consumers"], 1, "only A consumes the sleep queue");
+    assert_eq!(c.queue(SLEEP).await["consumers"], 1, "only A consumes the sleep queue");
     c.finish().await;
 }
 
@@ -125,8 +102,8 @@ async fn jobs_of_a_topic_disabled_everywhere_wait_until_it_is_enabled() {
     let mut first = submit_n(&c, ECHO, json!({}), 1).await;
     first.extend(submit_n(&c, NOOP, json!({}), 1).await);
     wait_succeeded(&c, &first).await;
-    wait_queue_consumers(&c, ECHO, 2).await;
-    wait_queue_consumers(&c, NOOP, 2).await;
+    c.wait_queue_consumers(ECHO, 2).await;
+    c.wait_queue_consumers(NOOP, 2).await;
 
     for name in ["A", "B"] {
         let view = c.change_topic("disable", ECHO, name).await;
@@ -146,7 +123,7 @@ async fn jobs_of_a_topic_disabled_everywhere_wait_until_it_is_enabled() {
         assert_eq!(job["state"], "QUEUED", "a job of a topic disabled everywhere was taken: {job}");
         assert!(job["worker"].is_null(), "{job}");
     }
-    let q = queue(&c, ECHO).await;
+    let q = c.queue(ECHO).await;
     assert_eq!(q["messages"], 5, "the jobs wait visibly in their queue: {q}");
     assert_eq!(q["consumers"], 0, "{q}");
     for name in ["A", "B"] {
@@ -163,7 +140,7 @@ async fn jobs_of_a_topic_disabled_everywhere_wait_until_it_is_enabled() {
         assert_eq!(j["duplicates_ignored"], 0, "{j}");
         assert_eq!(j["attempt"], 1, "{j}");
     }
-    assert_eq!(queue(&c, ECHO).await["messages"], 0);
+    assert_eq!(c.queue(ECHO).await["messages"], 0);
     c.finish().await;
 }
 
@@ -179,7 +156,7 @@ async fn an_exclusive_worker_runs_only_its_topic() {
     warm.extend(submit_n(&c, ECHO, json!({}), 1).await);
     warm.extend(submit_n(&c, SLEEP, json!({"ms": 1}), 1).await);
     wait_succeeded(&c, &warm).await;
-    wait_queue_consumers(&c, NOOP, 1).await;
+    c.wait_queue_consumers(NOOP, 1).await;
 
     let view = c.change_topic("exclusive", NOOP, "A").await;
     assert_eq!(view["enablement"]["exclusive"], NOOP, "{view}");
@@ -223,7 +200,7 @@ async fn a_topic_enabled_on_both_workers_is_shared_round_robin() {
     let _b = c.start_worker("B", &[]).await;
     let first = submit_n(&c, SLEEP, json!({"ms": 1}), 1).await;
     wait_succeeded(&c, &first).await;
-    wait_queue_consumers(&c, SLEEP, 2).await;
+    c.wait_queue_consumers(SLEEP, 2).await;
 
     let ids = submit_n(&c, SLEEP, json!({"ms": 200}), 10).await;
     let jobs = wait_succeeded(&c, &ids).await;
@@ -276,7 +253,7 @@ async fn a_live_change_survives_the_worker_restart() {
     for id in &ids {
         assert_eq!(c.job(id).await["state"], "QUEUED");
     }
-    assert_eq!(queue(&c, SLEEP).await["consumers"], 0);
+    assert_eq!(c.queue(SLEEP).await["consumers"], 0);
     let _b = c.start_worker("B", &[]).await;
     for j in wait_succeeded(&c, &ids).await {
         assert_eq!(worker_of(&j), "B", "{j}");
@@ -292,7 +269,7 @@ async fn the_topics_command_lists_and_changes_instances() {
     let _b = c.start_worker("B", &["--deny", SLEEP]).await;
     let ids = submit_n(&c, NOOP, json!({}), 1).await;
     wait_succeeded(&c, &ids).await;
-    wait_queue_consumers(&c, NOOP, 2).await;
+    c.wait_queue_consumers(NOOP, 2).await;
 
     let out = c.command(&["topics"]).output().expect("running offloader topics");
     let text = String::from_utf8_lossy(&out.stdout);

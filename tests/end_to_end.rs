@@ -3,21 +3,11 @@
 
 mod common;
 
-use common::cluster::{random_file, worker_of, Cluster, Tap};
+use common::cluster::{random_file, stdout_json, worker_of, Cluster, Tap};
 use common::schema::assert_valid;
 use offloader::datastore::hash_file;
 use serde_json::Value;
 use std::time::Duration;
-
-fn stdout_json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10_mib_input_goes_end_to_end_by_reference() {

@@ -7,7 +7,7 @@ mod common;
 use common::cluster::{worker_of, Cluster};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TRANSCODE: &str = "acme/video/transcode";
 const THUMB: &str = "acme/video/thumb";
@@ -15,27 +15,6 @@ const MIX: &str = "acme/audio/mix";
 const JOB_TIMEOUT: Duration = Duration::from_secs(20);
 /// Long enough for a consuming worker to have taken and finished a job.
 const NOTHING_HAPPENS: Duration = Duration::from_millis(1500);
-
-async fn queue(c: &Cluster, topic: &str) -> Value {
-    let report = c.topics_report().await;
-    report["topics"]
-        .as_array()
-        .and_then(|t| t.iter().find(|q| q["topic"] == topic).cloned())
-        .unwrap_or_else(|| panic!("topic {topic} is not in the leader's report: {report}"))
-}
-
-/// Waits until RabbitMQ counts `n` consumers on the topic's queue.
-async fn wait_queue_consumers(c: &Cluster, topic: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let q = queue(c, topic).await;
-        if q["consumers"] == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "queue of {topic} does not have {n} consumers after 20 s: {q}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The `acme/...` topic queues the instance consumes (besides its built-ins).
 fn consuming(instance: &Value) -> BTreeSet<&str> {
@@ -78,9 +57,9 @@ async fn overlapping_wildcard_and_exact_consumers_run_each_job_once() {
         assert_ran_once(&c.wait_job(id, JOB_TIMEOUT).await);
     }
     // Both workers are attached to the video queues; only A to the audio one.
-    wait_queue_consumers(&c, TRANSCODE, 2).await;
-    wait_queue_consumers(&c, THUMB, 2).await;
-    wait_queue_consumers(&c, MIX, 1).await;
+    c.wait_queue_consumers(TRANSCODE, 2).await;
+    c.wait_queue_consumers(THUMB, 2).await;
+    c.wait_queue_consumers(MIX, 1).await;
     let a = c.instance("A").await.unwrap();
     assert_eq!(consuming(&a), BTreeSet::from([MIX, THUMB, TRANSCODE]), "{a}");
     let b = c.instance("B").await.unwrap();
@@ -113,7 +92,7 @@ async fn overlapping_wildcard_and_exact_consumers_run_each_job_once() {
         assert_ran_once(&job);
     }
     for topic in [TRANSCODE, THUMB, MIX] {
-        assert_eq!(queue(&c, topic).await["messages"], 0, "{topic}");
+        assert_eq!(c.queue(topic).await["messages"], 0, "{topic}");
     }
     c.finish().await;
 }
@@ -132,7 +111,7 @@ async fn a_job_nobody_consumes_waits_until_a_consumer_starts() {
     let job = c.job(id).await;
     assert_eq!(job["state"], "QUEUED", "{job}");
     assert!(job["worker"].is_null(), "{job}");
-    let q = queue(&c, "acme/late/job").await;
+    let q = c.queue("acme/late/job").await;
     assert_eq!(q["messages"], 1, "the job waits visibly in its queue: {q}");
     assert_eq!(q["consumers"], 0, "{q}");
     assert!(!consuming(&c.instance("A").await.unwrap()).contains("acme/late/job"));
@@ -143,7 +122,7 @@ async fn a_job_nobody_consumes_waits_until_a_consumer_starts() {
     assert_eq!(worker_of(&job), "B", "{job}");
     assert_eq!(job["completions_applied"], 1, "{job}");
     assert_eq!(job["attempt"], 1, "{job}");
-    assert_eq!(queue(&c, "acme/late/job").await["messages"], 0);
+    assert_eq!(c.queue("acme/late/job").await["messages"], 0);
     c.finish().await;
 }
 

@@ -293,6 +293,35 @@ impl Cluster {
         }
     }
 
+    /// The leader's view of one topic queue (depth and consumers).
+    pub async fn queue(&self, topic: &str) -> Value {
+        let report = self.topics_report().await;
+        report["topics"]
+            .as_array()
+            .and_then(|t| t.iter().find(|q| q["topic"] == topic).cloned())
+            .unwrap_or_else(|| panic!("topic {topic} is not in the leader's report: {report}"))
+    }
+
+    /// Waits until RabbitMQ counts `n` consumers on the topic's queue: the workers
+    /// that consume it are really attached, not just announcing that they will be.
+    pub async fn wait_queue_consumers(&self, topic: &str, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let q = self.queue(topic).await;
+            if q["consumers"] == n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "queue of {topic} does not have {n} consumers after 20 s: {q}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Has [`finish`](Self::finish) delete `topic`'s queue too: for topics the leader
+    /// declared on its own (launchers), which this harness did not submit to.
+    pub fn also_delete(&self, topic: &str) {
+        self.topics.lock().unwrap().insert(topic.to_owned());
+    }
+
     /// Stops every process and deletes the namespace's queues and exchanges.
     pub async fn finish(mut self) {
         self.leader.take();
@@ -305,6 +334,17 @@ impl Cluster {
 
 pub fn is_final(job: &Value) -> bool {
     matches!(job["state"].as_str(), Some("SUCCEEDED" | "GIVEN_UP" | "ERROR" | "STOPPED"))
+}
+
+/// A command's stdout as JSON, or a panic showing what it printed instead.
+pub fn stdout_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 /// The name of the worker that ran a job.
