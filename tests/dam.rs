@@ -245,3 +245,106 @@ async fn photos_from_the_cli_and_the_watch_folder_get_oriented_renditions() {
     assert_eq!(summary["jobs"], 0, "{summary}");
     finish(c).await;
 }
+
+/// Launchers that run `dam/update_asset` on the leader itself under `/content/dam/local`, and
+/// offload everywhere else under `/content/dam`.
+fn local_launchers(c: &Cluster) -> String {
+    let file = c.dir.path().join("launchers.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[launcher]]
+id = "local"
+event = "created"
+path = "/content/dam/local/**"
+mime_type = "image/*"
+workflow = "dam/update_asset"
+
+[[launcher]]
+id = "offload"
+event = "created"
+path = "/content/dam/**"
+mime_type = "image/*"
+workflow = "dam/update_asset_offloading"
+"#,
+    )
+    .expect("writing the launchers file");
+    file.to_str().expect("utf-8 path").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_runs_dam_update_asset_itself_with_the_same_result_as_a_worker() {
+    let mut c = Cluster::new().await;
+    let launchers = local_launchers(&c);
+    c.start_leader(&["--launchers", &launchers]).await;
+    let worker = c.start_worker("w1", &[]).await;
+
+    let photo = jpeg(2000, 1500);
+    put(&c, "/content/dam/local/beach.jpg", photo.clone()).await;
+    put(&c, "/content/dam/offloaded/beach.jpg", photo).await;
+    let local = asset_when_processed(&c, "/content/dam/local/beach.jpg").await;
+    let offloaded = asset_when_processed(&c, "/content/dam/offloaded/beach.jpg").await;
+    assert_eq!(local["job"]["state"], "SUCCEEDED", "{local}");
+    assert_eq!(offloaded["job"]["state"], "SUCCEEDED", "{offloaded}\nworker log:\n{}", worker.log());
+    assert_eq!(local["job"]["workflow"], "dam/update_asset", "{local}");
+
+    let local_job = c.job(local["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(local_job["topic"], "offloader/local", "{local_job}");
+    assert_eq!(worker_of(&local_job), "leader", "the leader ran it: {local_job}");
+    let offloaded_job = c.job(offloaded["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(worker_of(&offloaded_job), "w1", "{offloaded_job}");
+
+    // Same engine, same plan: byte-identical renditions and the same metadata either way.
+    assert_eq!(local["metadata"], offloaded["metadata"]);
+    assert_eq!(local["renditions"].as_array().map(Vec::len), Some(4), "{local}");
+    for r in local["renditions"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        let twin = rendition(&offloaded, name);
+        assert_eq!(r["blob"], twin["blob"], "{name} differs between leader and worker");
+        assert_eq!((&r["width"], &r["height"]), (&twin["width"], &twin["height"]));
+        let url = c.url(&format!("/api/assets/content/dam/local/beach.jpg/renditions/{name}"));
+        let bytes = c.http.get(url).send().await.unwrap().bytes().await.unwrap();
+        image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    // Bad input fails the local job with the reason; the leader goes on.
+    let mut corrupt = jpeg(640, 480);
+    corrupt.truncate(corrupt.len() / 3);
+    put(&c, "/content/dam/local/truncated.jpg", corrupt).await;
+    let bad = asset_when_processed(&c, "/content/dam/local/truncated.jpg").await;
+    assert_eq!(bad["job"]["state"], "ERROR", "{bad}");
+    let bad_job = c.job(bad["job"]["id"].as_str().unwrap()).await;
+    let reason = bad_job["result"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("/content/dam/local/truncated.jpg"), "{bad_job}");
+
+    // Nobody can publish on the leader's own topic.
+    let resp =
+        c.http.post(c.url("/api/jobs")).json(&serde_json::json!({"topic": "offloader/local"})).send().await.unwrap();
+    assert_eq!(resp.status(), 400, "{}", resp.text().await.unwrap_or_default());
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_workflows_a_crash_interrupted_run_again_at_the_next_start() {
+    let mut c = Cluster::new().await;
+    let launchers = local_launchers(&c);
+    // One at a time, so that most are still waiting when the leader dies.
+    c.start_leader(&["--launchers", &launchers, "--local-concurrency", "1"]).await;
+    let paths: Vec<String> = (0..4).map(|i| format!("/content/dam/local/p{i}.jpg")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        let started = put(&c, path, jpeg(2400 + i as u32, 1800)).await;
+        assert_eq!(started["job"]["topic"], "offloader/local", "{started}");
+    }
+    let mut leader = c.leader.take().expect("the leader runs");
+    leader.kill();
+
+    c.start_leader(&["--launchers", &launchers]).await;
+    for path in &paths {
+        let asset = asset_when_processed(&c, path).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    }
+    let log = c.leader.as_ref().map(|l| l.log()).unwrap_or_default();
+    assert!(log.contains("resuming a local workflow"), "the restarted leader resumed nothing:\n{log}");
+    finish(c).await;
+}

@@ -27,10 +27,11 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_HTTP", default_value = "127.0.0.1:8080")]
     http: SocketAddr,
 
-    /// How long the reply poller pauses between drains of the reply queue
-    /// (AEM's offloading step polls every 5 s). 0 drains continuously.
-    #[arg(long, env = "OFFLOADER_POLL_INTERVAL", default_value = "0", value_parser = parse_duration)]
-    poll_interval: Duration,
+    /// How long the reply poller pauses between drains of the reply queue; 0 drains
+    /// continuously. Default: the shortest `period` of the offload steps the launchers start
+    /// (AEM's external step period; 0 in the built-in models).
+    #[arg(long, env = "OFFLOADER_POLL_INTERVAL", value_parser = parse_duration)]
+    poll_interval: Option<Duration>,
 
     /// How often this instance announces itself (Sling Discovery: 15 s).
     #[arg(long, env = "OFFLOADER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
@@ -67,6 +68,11 @@ pub struct Args {
     /// between two scans.
     #[arg(long, env = "OFFLOADER_WATCH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
+
+    /// Workflows the leader runs itself at once (launchers whose model has no offload step,
+    /// e.g. `dam/update_asset`); each takes a core while it runs. Default: the cores here.
+    #[arg(long, env = "OFFLOADER_LOCAL_CONCURRENCY", value_name = "N")]
+    local_concurrency: Option<usize>,
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -82,6 +88,10 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.retry = RetryPolicy { max_attempts: args.max_attempts, delay: args.retry_delay };
     config.models_dir = args.models;
     config.launchers_file = args.launchers;
+    if let Some(n) = args.local_concurrency {
+        anyhow::ensure!(n > 0, "--local-concurrency must be at least 1");
+        config.local.concurrency = n;
+    }
     if let (Some(dir), Some(to)) = (args.watch, args.watch_to) {
         let to = AssetPath::parse(&to).with_context(|| format!("--watch-to {to:?}"))?;
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the watch folder {}", dir.display()))?;

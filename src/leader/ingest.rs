@@ -8,9 +8,10 @@
 
 use super::assets::{AssetChange, AssetRepository};
 use super::job_manager::{JobError, JobManager};
-use super::launch::offloading_job;
+use super::launch::{workflow_job, Launch};
 use super::launchers::{AssetEvent, Launchers};
 use super::ledger::LedgerError;
+use super::local::LocalRunner;
 use super::models::ModelRegistry;
 use crate::protocol::{AssetPath, BlobRef, JobId, JobState, PayloadEntry, Topic};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub enum IngestError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Job(#[from] JobError),
+    /// The workflow cannot start; recorded on the asset, not an error of the ingestion.
+    #[error("{0}")]
+    Unlaunchable(String),
 }
 
 /// The job a launcher started.
@@ -57,6 +61,9 @@ pub struct Ingestor {
     pub jobs: Arc<JobManager>,
     pub models: Arc<ModelRegistry>,
     pub launchers: Arc<Launchers>,
+    /// Runs models without an offload step on the leader; `None` when the leader has no
+    /// datastore to read originals from and write renditions to.
+    pub local: Option<Arc<LocalRunner>>,
 }
 
 impl Ingestor {
@@ -91,18 +98,26 @@ impl Ingestor {
         out.launcher = Some(launcher.id.clone());
         out.workflow = Some(launcher.workflow.clone());
         let original = PayloadEntry { path: path.as_str().into(), blob: blob.clone(), mime_type: Some(mime_type) };
-        match offloading_job(launcher, &self.models, &path, original) {
-            Ok(new) => {
-                let rec = self.jobs.add_job(new).await?;
+        let started = match workflow_job(launcher, &self.models, &path, original) {
+            Ok(Launch::Offload(new)) => self.jobs.add_job(new).await.map_err(IngestError::from),
+            Ok(Launch::Local(new)) => match &self.local {
+                Some(local) => local.start(new).await.map_err(IngestError::from),
+                None => Err(IngestError::Unlaunchable("the leader runs workflows itself only with a datastore".into())),
+            },
+            Err(e) => Err(IngestError::Unlaunchable(e.to_string())),
+        };
+        match started {
+            Ok(rec) => {
                 self.repo.attach_job(path.clone(), blob.sha256.clone(), launcher.workflow.clone(), &rec).await?;
                 tracing::info!(asset = %path, job = %rec.id, topic = %rec.topic, launcher = %launcher.id, "workflow job created");
                 out.job = Some(StartedJob { id: rec.id, topic: rec.topic, state: rec.state });
             }
-            Err(e) => {
+            Err(IngestError::Unlaunchable(e)) => {
                 tracing::warn!(asset = %path, launcher = %launcher.id, error = %e, "workflow not started");
-                self.repo.workflow_failed(path, blob.sha256, launcher.workflow.clone(), e.to_string()).await?;
-                out.workflow_error = Some(e.to_string());
+                self.repo.workflow_failed(path, blob.sha256, launcher.workflow.clone(), e.clone()).await?;
+                out.workflow_error = Some(e);
             }
+            Err(other) => return Err(other),
         }
         Ok(out)
     }

@@ -8,10 +8,11 @@
 
 use super::ledger::{Ledger, LedgerError};
 use super::metrics::{LeaderMetrics, StateLabels};
-use super::record::{JobRecord, RetryPolicy};
+use super::record::{Effect, JobRecord, RetryPolicy, WorkerRef};
 use super::waiters::Waiters;
 use crate::broker::{Broker, BrokerError, Channel, Outgoing, Publisher};
-use crate::protocol::message::{JobMessage, JOB_SCHEMA};
+use crate::protocol::message::{JobMessage, Reply, JOB_SCHEMA};
+use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{Job, JobId, JobState, PayloadEntry, Properties, Topic};
 use chrono::Utc;
 use std::collections::BTreeSet;
@@ -105,18 +106,12 @@ impl JobManager {
     /// Creates a job: records it, publishes it with a confirm, marks it QUEUED.
     /// If the broker is away, the job stays NEW and is published when it returns.
     pub async fn add_job(&self, new: NewJob) -> Result<JobRecord, JobError> {
-        let max_attempts = new.max_attempts.unwrap_or(self.policy.max_attempts);
-        if max_attempts == 0 {
-            return Err(JobError::Invalid("max_attempts must be at least 1".into()));
+        if new.topic.as_str() == LOCAL_TOPIC {
+            return Err(JobError::Invalid(format!(
+                "topic {LOCAL_TOPIC} is reserved for workflows the leader runs itself"
+            )));
         }
-        let job = Job {
-            id: JobId::new(),
-            topic: new.topic,
-            properties: new.properties,
-            inputs: new.inputs,
-            attempt: 1,
-            max_attempts,
-        };
+        let job = self.job(new)?;
         self.ensure_topic(&job.topic).await?;
         let rec = JobRecord::new(&job, Utc::now());
         self.ledger.insert(rec.clone()).await?;
@@ -128,6 +123,55 @@ impl JobManager {
                 Ok(rec)
             }
         }
+    }
+
+    fn job(&self, new: NewJob) -> Result<Job, JobError> {
+        let max_attempts = new.max_attempts.unwrap_or(self.policy.max_attempts);
+        if max_attempts == 0 {
+            return Err(JobError::Invalid("max_attempts must be at least 1".into()));
+        }
+        Ok(Job {
+            id: JobId::new(),
+            topic: new.topic,
+            properties: new.properties,
+            inputs: new.inputs,
+            attempt: 1,
+            max_attempts,
+        })
+    }
+
+    /// Records a job the leader runs itself, on [`LOCAL_TOPIC`], as already ACTIVE on
+    /// `runner`: it is never published, and one attempt is all it gets (a retry would run the
+    /// same bytes through the same engine again).
+    pub async fn record_local(&self, mut new: NewJob, runner: WorkerRef) -> Result<JobRecord, JobError> {
+        new.topic = LOCAL_TOPIC.parse().map_err(|e| JobError::Invalid(format!("{e}")))?;
+        new.max_attempts = Some(1);
+        let job = self.job(new)?;
+        let now = Utc::now();
+        let mut rec = JobRecord::new(&job, now);
+        rec.state = JobState::Active;
+        rec.queued_at = Some(now);
+        rec.started_at = Some(now);
+        rec.worker = Some(runner);
+        self.ledger.insert(rec.clone()).await?;
+        self.metrics.jobs_submitted.inc();
+        Ok(rec)
+    }
+
+    /// Applies the completion of a job the leader ran itself, exactly as a worker's would be.
+    pub async fn complete_local(&self, reply: Reply) -> Result<Option<JobRecord>, JobError> {
+        let mut applied = self.ledger.apply_replies(vec![reply], self.policy).await?;
+        Ok(match applied.pop().and_then(|(_, outcome)| outcome) {
+            Some((Effect::Applied, rec)) => {
+                self.job_finished(&rec);
+                Some(rec)
+            }
+            Some((Effect::Ignored(why), rec)) => {
+                tracing::info!(job = %rec.id, why, "local completion ignored");
+                Some(rec)
+            }
+            None => None,
+        })
     }
 
     /// Publishes the record's current attempt (or the next one, for a failed job).

@@ -12,6 +12,9 @@
 //!
 //! Globs: in paths, `*` matches within one segment and `**` (a whole segment) any number of
 //! segments, including none; in MIME types, `*` matches any run of characters (`image/*`).
+//!
+//! A launcher whose model has no offload step (`dam/update_asset`) runs it on the leader
+//! itself, as AEM does without offloading; see `local.rs`.
 
 use super::models::ModelRegistry;
 use crate::protocol::workflow::DAM_UPDATE_ASSET_OFFLOADING;
@@ -125,8 +128,14 @@ impl Launchers {
     fn check(&self, models: &ModelRegistry, origin: &str) -> Result<(), LaunchersError> {
         let invalid = |reason: String| LaunchersError::Invalid { path: origin.into(), reason };
         for l in &self.list {
-            if models.get(&l.workflow).is_none() {
+            let Some(model) = models.get(&l.workflow) else {
                 return Err(invalid(format!("launcher {:?} starts unknown workflow model {:?}", l.id, l.workflow)));
+            };
+            if l.topic.is_some() && model.offload_step().is_none() {
+                return Err(invalid(format!(
+                    "launcher {:?} sets a topic, but its model {:?} runs on the leader itself (it has no offload step)",
+                    l.id, l.workflow
+                )));
             }
             if !l.path.starts_with('/') {
                 return Err(invalid(format!("launcher {:?}: path glob {:?} must start with '/'", l.id, l.path)));

@@ -12,6 +12,7 @@
 
 use super::record::{Effect, JobRecord, RetryPolicy};
 use crate::protocol::message::Reply;
+use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{JobId, JobState, Topic, TopicPattern};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -196,16 +197,28 @@ impl Ledger {
     ) -> Result<Vec<JobRecord>, LedgerError> {
         self.run(move |t| {
             let mut stmt = t.prepare_cached(
-                "SELECT doc FROM jobs WHERE (state = 'FAILED' AND next_attempt_at <= ?1)
-                                         OR (state = 'NEW' AND created_at <= ?2)
+                "SELECT doc FROM jobs WHERE ((state = 'FAILED' AND next_attempt_at <= ?1)
+                                          OR (state = 'NEW' AND created_at <= ?2))
+                                         AND topic != ?3
                  ORDER BY id LIMIT 1000",
             )?;
-            let mut rows = stmt.query(params![now.timestamp_millis(), unconfirmed_before.timestamp_millis()])?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(serde_json::from_str(&row.get::<_, String>(0)?)?);
-            }
-            Ok(out)
+            let rows =
+                stmt.query(params![now.timestamp_millis(), unconfirmed_before.timestamp_millis(), LOCAL_TOPIC])?;
+            let found = docs(rows)?;
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Jobs the leader was running itself when it stopped: they are never published, so
+    /// nothing else would ever finish them.
+    pub async fn unfinished_local(&self) -> Result<Vec<JobRecord>, LedgerError> {
+        self.run(move |t| {
+            let mut stmt = t.prepare_cached(
+                "SELECT doc FROM jobs WHERE topic = ?1 AND state IN ('NEW', 'QUEUED', 'ACTIVE') ORDER BY id",
+            )?;
+            let found = docs(stmt.query(params![LOCAL_TOPIC])?)?;
+            Ok(found)
         })
         .await
     }
@@ -242,6 +255,14 @@ impl Ledger {
         })
         .await
     }
+}
+
+fn docs(mut rows: rusqlite::Rows<'_>) -> Result<Vec<JobRecord>, LedgerError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(serde_json::from_str(&row.get::<_, String>(0)?)?);
+    }
+    Ok(out)
 }
 
 fn load(t: &Transaction<'_>, id: JobId) -> Result<Option<JobRecord>, LedgerError> {

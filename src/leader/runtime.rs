@@ -8,10 +8,11 @@ use super::ingest::Ingestor;
 use super::job_manager::{JobError, JobManager};
 use super::launchers::{Launchers, LaunchersError};
 use super::ledger::{Ledger, LedgerError};
+use super::local::{LocalConfig, LocalRunner};
 use super::metrics::LeaderMetrics;
 use super::models::{ModelRegistry, ModelsError};
 use super::poller::ReplyPoller;
-use super::record::RetryPolicy;
+use super::record::{RetryPolicy, WorkerRef};
 use super::watch::{watch_loop, WatchConfig};
 use crate::announce::{spawn_announcer, spawn_view, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
@@ -19,6 +20,7 @@ use crate::datastore::BlobStore;
 use crate::identity::{self, IdentityError};
 use crate::metrics::MetricsRegistry;
 use crate::protocol::message::Announcement;
+use crate::protocol::workflow::MAX_PERIOD_S;
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,8 +38,9 @@ pub struct LeaderConfig {
     /// Bearer token required for changes over HTTP.
     pub token: Option<String>,
     pub heartbeat: HeartbeatConfig,
-    /// Pause between drains of the reply queue; zero drains continuously.
-    pub poll_interval: Duration,
+    /// Pause between drains of the reply queue; zero drains continuously. `None`: the
+    /// shortest `period` of the offload steps the launchers start (AEM's external step period).
+    pub poll_interval: Option<Duration>,
     /// Replies taken per ledger transaction at most (the poller's prefetch).
     pub reply_batch: u16,
     pub retry: RetryPolicy,
@@ -47,6 +50,8 @@ pub struct LeaderConfig {
     pub launchers_file: Option<PathBuf>,
     /// A watch folder whose complete files are ingested.
     pub watch: Option<WatchConfig>,
+    /// How workflows without an offload step run on the leader itself.
+    pub local: LocalConfig,
 }
 
 impl LeaderConfig {
@@ -57,12 +62,13 @@ impl LeaderConfig {
             http: None,
             token: None,
             heartbeat: HeartbeatConfig::default(),
-            poll_interval: Duration::ZERO,
+            poll_interval: None,
             reply_batch: 500,
             retry: RetryPolicy::default(),
             models_dir: None,
             launchers_file: None,
             watch: None,
+            local: LocalConfig::default(),
         }
     }
 }
@@ -112,6 +118,20 @@ impl LeaderHandle {
     }
 }
 
+/// The reply poller's pause when none is configured: the shortest `period` among the offload
+/// steps that enabled launchers start (AEM's external step period), so every step is checked
+/// at least as often as it asks; zero when there is none.
+fn poll_interval(models: &ModelRegistry, launchers: &Launchers) -> Duration {
+    launchers
+        .list()
+        .iter()
+        .filter(|l| l.enabled)
+        .filter_map(|l| models.get(&l.workflow)?.offload_step())
+        .map(|step| Duration::from_secs_f64(step.period.clamp(0.0, MAX_PERIOD_S)))
+        .min()
+        .unwrap_or(Duration::ZERO)
+}
+
 pub async fn start(
     broker: Broker,
     store: Option<Arc<dyn BlobStore>>,
@@ -135,14 +155,33 @@ pub async fn start(
     let leader_metrics = LeaderMetrics::register(&metrics);
     let repo = AssetRepository::new(ledger.clone());
     let jobs = Arc::new(JobManager::new(ledger, publisher.clone(), config.retry, leader_metrics).await?);
-    let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers });
     let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
+    let local = store.clone().map(|store| {
+        let me = WorkerRef { id, name: config.name.clone() };
+        LocalRunner::new(jobs.clone(), store, me, config.local, cancel.clone())
+    });
+    if let Some(local) = &local {
+        let resumed = local.resume().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "local workflows resumed");
+        }
+        tasks.push(tokio::spawn({
+            let (local, cancel) = (local.clone(), cancel.clone());
+            async move {
+                cancel.cancelled().await;
+                local.finished().await;
+            }
+        }));
+    }
+    let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers, local });
 
+    let pause = config.poll_interval.unwrap_or_else(|| poll_interval(&ingestor.models, &ingestor.launchers));
+    tracing::info!(poll_interval_ms = pause.as_millis() as u64, "reply poller pause between drains");
     let poller = ReplyPoller {
         jobs: jobs.clone(),
         publisher: publisher.clone(),
-        poll_interval: config.poll_interval,
+        poll_interval: pause,
         batch: config.reply_batch,
     };
     tasks.push(tokio::spawn({
@@ -236,4 +275,32 @@ pub async fn start(
     };
     tracing::info!(instance = %id, name = %config.name, "leader started");
     Ok(LeaderHandle { id, jobs, view, http: bound, cancel, tasks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_poller_pauses_for_the_shortest_period_a_launcher_starts() {
+        let builtin = ModelRegistry::default();
+        assert_eq!(poll_interval(&builtin, &Launchers::defaults()), Duration::ZERO, "built-ins drain continuously");
+
+        let dir = tempfile::tempdir().unwrap();
+        let model = |id: &str, period: f64| json!({"id": id, "version": 1, "title": id, "steps": [{"type": "offload", "model": "dam/update_asset", "period": period}]});
+        std::fs::write(dir.path().join("slow.json"), model("acme/slow", 15.0).to_string()).unwrap();
+        std::fs::write(dir.path().join("brisk.json"), model("acme/brisk", 0.5).to_string()).unwrap();
+        let models = ModelRegistry::load(Some(dir.path())).unwrap();
+        let launchers = dir.path().join("launchers.toml");
+        let launcher = |id: &str, workflow: &str, enabled: bool| {
+            format!("[[launcher]]\nid = \"{id}\"\nevent = \"created\"\npath = \"/**\"\nworkflow = \"{workflow}\"\nenabled = {enabled}\n")
+        };
+        std::fs::write(&launchers, launcher("a", "acme/slow", true) + &launcher("b", "acme/brisk", false)).unwrap();
+        let l = Launchers::load(Some(&launchers), &models).unwrap();
+        assert_eq!(poll_interval(&models, &l), Duration::from_secs(15), "disabled launchers do not count");
+        std::fs::write(&launchers, launcher("a", "acme/slow", true) + &launcher("b", "acme/brisk", true)).unwrap();
+        let l = Launchers::load(Some(&launchers), &models).unwrap();
+        assert_eq!(poll_interval(&models, &l), Duration::from_millis(500));
+    }
 }

@@ -25,6 +25,12 @@ pub const WORKFLOW_MODEL_SCHEMA: &str = "offloader.workflow-model.v1";
 /// AEM's offloading topic, the default of an offload step.
 pub const OFFLOADING_TOPIC: &str = "com/adobe/granite/workflow/offloading";
 
+/// The topic of jobs the leader runs itself (a launcher's model without an offload step).
+/// They are recorded in the ledger like any job, so the asset shows its workflow and state and
+/// a crash resumes them, but never published: the job manager refuses this topic for
+/// submissions, and nothing declares a queue for it.
+pub const LOCAL_TOPIC: &str = "offloader/local";
+
 /// Job property: id of the model the worker runs (AEM's `offloading.workflow.model`).
 pub const WORKFLOW_MODEL: &str = "offloading.workflow.model";
 /// Job property: version of that model, so a worker without the definition can resolve it.
@@ -86,11 +92,13 @@ pub struct OffloadStep {
     /// resolve the model by id and version.
     #[serde(default = "yes")]
     pub include_model: bool,
-    /// Seconds between checks for the job's result (AEM's external step period, 5 s). The
-    /// leader's `--poll-interval` drains results for all steps; this is kept as the model's
-    /// stated expectation.
-    #[serde(default = "default_period")]
-    pub period: u32,
+    /// Seconds between checks for the job's result: AEM's external step "Period" (5 s there,
+    /// 15 s advised, because each check costs a repository query). Here a check is a drain of
+    /// the reply queue, which costs nothing when it is empty, so the default is 0: each result
+    /// is applied as it arrives. A longer period batches results into fewer ledger commits.
+    /// The leader's single poller serves every step, at the shortest period among them.
+    #[serde(default)]
+    pub period: f64,
 }
 
 fn default_topic() -> Topic {
@@ -101,9 +109,8 @@ fn yes() -> bool {
     true
 }
 
-fn default_period() -> u32 {
-    5
-}
+/// Longest offload step period accepted, in seconds.
+pub const MAX_PERIOD_S: f64 = 3600.0;
 
 /// One rendition to produce, fitted inside `width` x `height` keeping the aspect ratio.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +234,9 @@ impl WorkflowModel {
                     if !valid_model_id(&o.model) {
                         return Err(invalid(format!("offload step: {}", ModelError::BadId(o.model.clone()))));
                     }
+                    if !(0.0..=MAX_PERIOD_S).contains(&o.period) {
+                        return Err(invalid(format!("offload step: period must be 0 to {MAX_PERIOD_S} seconds")));
+                    }
                     if o.model == self.id {
                         return Err(invalid("an offload step cannot run its own model".into()));
                     }
@@ -294,7 +304,7 @@ pub fn dam_update_asset_offloading() -> WorkflowModel {
             model: DAM_UPDATE_ASSET.into(),
             topic: default_topic(),
             include_model: true,
-            period: default_period(),
+            period: 0.0,
         })],
     }
 }
@@ -326,7 +336,7 @@ mod tests {
         .unwrap();
         let o = m.offload_step().unwrap();
         assert!(o.include_model);
-        assert_eq!(o.period, 5);
+        assert_eq!(o.period, 0.0, "results are applied as they arrive");
         assert_eq!(o.topic.as_str(), OFFLOADING_TOPIC);
         assert_eq!(m.schema, WORKFLOW_MODEL_SCHEMA);
     }
@@ -346,6 +356,10 @@ mod tests {
         assert!(bad(json!({"id": "a/../b", "version": 1, "title": "t", "steps": [{"type": "metadata"}]}))
             .contains("model id"));
         assert!(bad(json!({"id": "a", "version": 1, "title": "t", "steps": []})).contains("at least one step"));
+        assert!(bad(
+            json!({"id": "a", "version": 1, "title": "t", "steps": [{"type": "offload", "model": "b", "period": -1}]})
+        )
+        .contains("period"));
         assert!(bad(json!({"id": "a", "version": 1, "title": "t", "steps": [{"type": "shell"}]})).contains("shell"));
         assert!(
             bad(json!({"id": "a", "version": 1, "title": "t", "steps": [{"type": "metadata"}], "schema": "offloader.workflow-model.v2"}))

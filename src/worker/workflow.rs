@@ -11,13 +11,12 @@
 //! the engine's reason: retrying cannot make those bytes better.
 
 use super::{Context, JobConsumer};
+use crate::processing::Plan;
 use crate::protocol::workflow::{
-    builtin_models, ImageFormat, Rendition, Step, WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION,
-    WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
+    builtin_models, WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION, WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
 };
 use crate::protocol::{Job, JobResult, PayloadEntry};
-use offloader_renditions::{Format, Limits, RenditionSpec};
-use serde_json::{json, Map, Value};
+use offloader_renditions::Limits;
 use std::collections::BTreeMap;
 
 /// Runs workflow models named by offloading jobs.
@@ -63,16 +62,6 @@ impl Default for WorkflowConsumer {
     }
 }
 
-/// The engine's spec for one rendition of a model.
-fn spec(r: &Rendition) -> RenditionSpec {
-    let format = match r.format {
-        ImageFormat::Png => Format::Png,
-        ImageFormat::Jpeg => Format::Jpeg { quality: r.quality.unwrap_or(offloader_renditions::DEFAULT_JPEG_QUALITY) },
-        ImageFormat::Webp => Format::WebP,
-    };
-    RenditionSpec::new(r.name.clone(), r.width, r.height, format)
-}
-
 /// The input the workflow works on: the one at the payload path, or the only one.
 fn original<'a>(job: &'a Job, payload: &str) -> Option<&'a PayloadEntry> {
     job.inputs.iter().find(|i| i.path == payload).or(match job.inputs.as_slice() {
@@ -94,50 +83,29 @@ impl JobConsumer for WorkflowConsumer {
         let Some(input) = original(job, &payload) else {
             return JobResult::cancel(format!("the job carries no input for {payload}"));
         };
-        let mut specs = Vec::new();
-        let mut wants_metadata = false;
-        for step in &model.steps {
-            match step {
-                Step::Metadata {} => wants_metadata = true,
-                Step::Renditions { renditions } => specs.extend(renditions.iter().map(spec)),
-                Step::Offload(_) => {
-                    return JobResult::cancel(format!("model {} offloads again; a worker cannot run it", model.id));
-                }
-            }
-        }
+        let plan = match Plan::of(&model) {
+            Ok(p) => p,
+            Err(e) => return JobResult::cancel(e.to_string()),
+        };
         let bytes = match ctx.input_bytes(input).await {
             Ok(b) => b,
             Err(e) => return e.into_result(),
         };
-
         let limits = self.limits;
-        let ran = ctx
-            .run_blocking(move || {
-                if specs.is_empty() {
-                    offloader_renditions::extract_metadata(&bytes, &limits).map(|m| (m, Vec::new()))
-                } else {
-                    offloader_renditions::process(&bytes, &specs, &limits).map(|o| (o.metadata, o.renditions))
-                }
-            })
-            .await;
-        let (metadata, renditions) = match ran {
+        let processed = match ctx.run_blocking(move || plan.run(&bytes, &limits)).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return JobResult::cancel(format!("{payload}: {e}")),
             Err(result) => return result,
         };
-
-        let mut sizes = Map::new();
-        for r in renditions {
-            sizes.insert(r.name.clone(), json!({ "width": r.width, "height": r.height }));
+        for (name, value) in processed.properties() {
+            ctx.set_property(name, value);
+        }
+        for r in processed.renditions {
             let path = format!("{payload}/jcr:content/renditions/{}", r.name);
             if let Err(e) = ctx.store_output(path, r.bytes.into(), Some(r.mime_type.to_owned())).await {
                 return e.into_result();
             }
         }
-        if wants_metadata {
-            ctx.set_property("metadata", serde_json::to_value(&metadata).unwrap_or(Value::Null));
-        }
-        ctx.set_property("renditions", Value::Object(sizes));
         JobResult::Ok
     }
 }
