@@ -5,6 +5,7 @@
 //! - [`broker`] and [`datastore`]: RabbitMQ and S3 plumbing. Know nothing of leaders or workers.
 //! - [`leader`] and [`worker`]: the two runtimes. They never import each other.
 //! - [`announce`]: instances telling each other who they are and what they consume.
+//! - [`models`]: the workflow models an instance knows (built-ins and `--models DIR`).
 //! - [`processing`]: a workflow model run on an asset's bytes with the renditions engine, the
 //!   same on a worker and on a leader that processes locally.
 
@@ -14,6 +15,7 @@ pub mod datastore;
 pub mod identity;
 pub mod leader;
 pub mod metrics;
+pub mod models;
 pub mod processing;
 pub mod protocol;
 pub mod worker;

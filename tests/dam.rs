@@ -348,3 +348,48 @@ async fn local_workflows_a_crash_interrupted_run_again_at_the_next_start() {
     assert!(log.contains("resuming a local workflow"), "the restarted leader resumed nothing:\n{log}");
     finish(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_naming_a_model_it_does_not_carry_runs_only_on_workers_that_have_it() {
+    let mut c = Cluster::new().await;
+    let models = c.dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let thumbs = serde_json::json!({
+        "id": "acme/thumbs", "version": 3, "title": "WebP thumbnail",
+        "steps": [{"type": "renditions", "renditions": [{"name": "thumb.webp", "width": 100, "height": 100, "format": "webp"}]}]
+    });
+    let offloading = serde_json::json!({
+        "id": "acme/thumbs_offloading", "version": 1, "title": "WebP thumbnail, offloaded",
+        "steps": [{"type": "offload", "model": "acme/thumbs", "include_model": false}]
+    });
+    std::fs::write(models.join("thumbs.json"), thumbs.to_string()).unwrap();
+    std::fs::write(models.join("thumbs_offloading.json"), offloading.to_string()).unwrap();
+    let launchers = c.dir.path().join("launchers.toml");
+    std::fs::write(
+        &launchers,
+        "[[launcher]]\nid = \"thumbs\"\nevent = \"created\"\npath = \"/content/dam/**\"\nworkflow = \"acme/thumbs_offloading\"\n",
+    )
+    .unwrap();
+    let models_s = models.to_str().unwrap().to_owned();
+    c.start_leader(&["--models", &models_s, "--launchers", launchers.to_str().unwrap()]).await;
+
+    // A worker with only the built-ins cannot resolve acme/thumbs: a clear error, no retry.
+    let mut plain = c.start_worker("plain", &[]).await;
+    put(&c, "/content/dam/a.jpg", jpeg(400, 300)).await;
+    let failed = asset_when_processed(&c, "/content/dam/a.jpg").await;
+    assert_eq!(failed["job"]["state"], "ERROR", "{failed}");
+    let job = c.job(failed["job"]["id"].as_str().unwrap()).await;
+    let reason = job["result"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no workflow model \"acme/thumbs\""), "{job}");
+    assert!(job["properties"].get("offloading.workflow.model.definition").is_none(), "{job}");
+    plain.terminate(Duration::from_secs(20));
+
+    // Given the leader's folder, a worker runs the model by name and version.
+    let _informed = c.start_worker("informed", &["--models", &models_s]).await;
+    put(&c, "/content/dam/b.jpg", jpeg(400, 300)).await;
+    let done = asset_when_processed(&c, "/content/dam/b.jpg").await;
+    assert_eq!(done["job"]["state"], "SUCCEEDED", "{done}");
+    assert_eq!(dims(&done, "thumb.webp"), (100, 75));
+    assert_eq!(rendition(&done, "thumb.webp")["mime_type"], "image/webp", "{done}");
+    finish(c).await;
+}

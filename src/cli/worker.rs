@@ -5,11 +5,13 @@ use super::shutdown;
 use anyhow::{bail, Context as _};
 use offloader::announce::HeartbeatConfig;
 use offloader::metrics::{self, MetricsRegistry};
+use offloader::models::ModelRegistry;
 use offloader::protocol::workflow::OFFLOADING_TOPIC;
 use offloader::protocol::TopicPattern;
 use offloader::worker::{
     self, register_builtin_as, register_builtins, ConsumerRegistry, WorkerConfig, WorkflowConsumer,
 };
+use offloader_renditions::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +75,12 @@ pub struct Args {
     /// Largest input a consumer may load into memory, in bytes.
     #[arg(long, env = "OFFLOADER_MAX_INPUT_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_input_bytes: u64,
+
+    /// A directory of workflow model files (`*.json`), added to the built-ins: the models
+    /// this worker can run for jobs that name a model without carrying it (an offload step
+    /// with `include_model = false`). Give it the same folder as the leader's --models.
+    #[arg(long, env = "OFFLOADER_MODELS", value_name = "DIR")]
+    models: Option<PathBuf>,
 }
 
 /// The part of a worker's config file that Sling users know.
@@ -104,17 +112,20 @@ fn read_config(path: &Path) -> anyhow::Result<ConsumerManager> {
     Ok(file.job.consumermanager)
 }
 
-fn registry(consume: &[String]) -> anyhow::Result<ConsumerRegistry> {
+fn registry(consume: &[String], models: Option<&Path>) -> anyhow::Result<ConsumerRegistry> {
     let mut registry = ConsumerRegistry::new();
     register_builtins(&mut registry);
     // AEM's offloading topic runs workflow models (DAM Update Asset) with the renditions engine.
-    registry.register(OFFLOADING_TOPIC.parse()?, WorkflowConsumer::new());
+    let workflow = WorkflowConsumer::with_models(ModelRegistry::load(models)?, Limits::default());
+    registry.register(OFFLOADING_TOPIC.parse()?, workflow.clone());
     for spec in consume {
         let Some((pattern, name)) = spec.split_once('=') else {
             bail!("--consume {spec:?}: expected PATTERN=NAME, e.g. 'acme/**=echo'");
         };
         let pattern: TopicPattern = pattern.parse().with_context(|| format!("--consume {spec:?}"))?;
-        if !register_builtin_as(&mut registry, pattern, name) {
+        if name == "workflow" {
+            registry.register(pattern, workflow.clone());
+        } else if !register_builtin_as(&mut registry, pattern, name) {
             bail!("--consume {spec:?}: no built-in consumer {name:?} (noop, echo, sleep, fail, workflow)");
         }
     }
@@ -126,7 +137,7 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => read_config(path)?,
         None => ConsumerManager::default(),
     };
-    let registry = registry(&args.consume)?;
+    let registry = registry(&args.consume, args.models.as_deref())?;
     let stop = shutdown::on_signal();
     let broker = global.broker("worker").await?;
     let store = global.datastore().await?;

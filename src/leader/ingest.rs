@@ -12,7 +12,7 @@ use super::launch::{workflow_job, Launch};
 use super::launchers::{AssetEvent, Launchers};
 use super::ledger::LedgerError;
 use super::local::LocalRunner;
-use super::models::ModelRegistry;
+use crate::models::ModelRegistry;
 use crate::protocol::{AssetPath, BlobRef, JobId, JobState, PayloadEntry, Topic};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 
 use super::job_manager::NewJob;
 use super::launchers::Launcher;
-use super::models::ModelRegistry;
+use crate::models::ModelRegistry;
 use crate::protocol::job::{INPUT_PAYLOAD, OUTPUT_PAYLOAD};
 use crate::protocol::workflow::{
     WorkflowModel, LOCAL_TOPIC, WORKFLOW_LAUNCHED_BY, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION,

@@ -16,7 +16,7 @@
 //! A launcher whose model has no offload step (`dam/update_asset`) runs it on the leader
 //! itself, as AEM does without offloading; see `local.rs`.
 
-use super::models::ModelRegistry;
+use crate::models::ModelRegistry;
 use crate::protocol::workflow::DAM_UPDATE_ASSET_OFFLOADING;
 use crate::protocol::Topic;
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@
 //!   `dam/update_asset` remotely.
 //!
 //! Everything here is pure: validation, defaults and the built-ins. Loading models from a
-//! directory is the leader's business.
+//! folder is in `crate::models`.
 
 use super::topic::Topic;
 use serde::{Deserialize, Serialize};

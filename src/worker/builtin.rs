@@ -80,17 +80,15 @@ pub fn register_builtins(reg: &mut ConsumerRegistry) {
     reg.register(topic(FAIL), Fail);
 }
 
-/// Registers the built-in `name` (`offloader/echo`, or just `echo`; `workflow` is the
-/// workflow-offloading consumer) under another
-/// topic pattern, so a worker can serve, say, `acme/**` with the echo consumer
-/// without writing code. Returns false for an unknown name.
+/// Registers the built-in `name` (`offloader/echo`, or just `echo`) under another topic
+/// pattern, so a worker can serve, say, `acme/**` with the echo consumer without writing
+/// code. Returns false for an unknown name.
 pub fn register_builtin_as(reg: &mut ConsumerRegistry, pattern: TopicPattern, name: &str) -> bool {
     match name.strip_prefix("offloader/").unwrap_or(name) {
         "noop" => reg.register(pattern, Noop),
         "echo" => reg.register(pattern, Echo),
         "sleep" => reg.register(pattern, Sleep),
         "fail" => reg.register(pattern, Fail),
-        "workflow" => reg.register(pattern, super::WorkflowConsumer::new()),
         _ => return false,
     };
     true

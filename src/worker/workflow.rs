@@ -11,29 +11,34 @@
 //! the engine's reason: retrying cannot make those bytes better.
 
 use super::{Context, JobConsumer};
+use crate::models::ModelRegistry;
 use crate::processing::Plan;
 use crate::protocol::workflow::{
-    builtin_models, WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION, WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
+    WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION, WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
 };
 use crate::protocol::{Job, JobResult, PayloadEntry};
 use offloader_renditions::Limits;
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Runs workflow models named by offloading jobs.
+/// Runs workflow models named by offloading jobs. Cheap to clone: every clone shares the
+/// models, so one set serves every topic the consumer is registered on.
+#[derive(Clone)]
 pub struct WorkflowConsumer {
     /// Models this worker knows by id, for jobs that do not carry their definition.
-    models: BTreeMap<String, WorkflowModel>,
+    models: Arc<ModelRegistry>,
     limits: Limits,
 }
 
 impl WorkflowConsumer {
     /// A consumer knowing the built-in models, with the engine's default limits.
     pub fn new() -> Self {
-        Self::with_models(builtin_models(), Limits::default())
+        Self::with_models(ModelRegistry::default(), Limits::default())
     }
 
-    pub fn with_models(models: Vec<WorkflowModel>, limits: Limits) -> Self {
-        WorkflowConsumer { models: models.into_iter().map(|m| (m.id.clone(), m)).collect(), limits }
+    /// A consumer knowing `models` (e.g. the leader's `--models` folder, loaded with
+    /// [`ModelRegistry::load`]).
+    pub fn with_models(models: ModelRegistry, limits: Limits) -> Self {
+        WorkflowConsumer { models: Arc::new(models), limits }
     }
 
     /// The model to run: the definition the job carries, or this worker's copy of the named
@@ -46,7 +51,9 @@ impl WorkflowConsumer {
             return Ok(model);
         }
         let id = job.property::<String>(WORKFLOW_MODEL).ok_or_else(|| format!("the job names no {WORKFLOW_MODEL}"))?;
-        let model = self.models.get(&id).ok_or_else(|| format!("this worker has no workflow model {id:?}"))?;
+        let model = self.models.get(&id).ok_or_else(|| {
+            format!("this worker has no workflow model {id:?}; give it the leader's models with --models DIR")
+        })?;
         if let Some(version) = job.property::<u32>(WORKFLOW_MODEL_VERSION) {
             if version != model.version {
                 return Err(format!("the job needs {id} version {version}; this worker has version {}", model.version));

@@ -1,4 +1,8 @@
-//! The workflow models the leader knows: the built-ins, plus any loaded from `--models DIR`.
+//! The workflow models an instance knows: the built-ins, plus any loaded from `--models DIR`.
+//!
+//! The leader needs them to start workflows; a worker needs them for jobs that name a model
+//! without carrying it (an offload step with `include_model = false`), so both load the same
+//! way and a worker given the leader's folder resolves exactly the leader's models.
 //!
 //! Built-ins are always present so a leader with no configuration behaves as AEM does out of
 //! the box; a file whose model has a built-in's id replaces it (that is how an administrator
