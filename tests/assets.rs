@@ -31,13 +31,21 @@ async fn put(c: &Cluster, path: &str, body: Vec<u8>, mime: Option<&str>) -> (u16
     }
     let resp = req.send().await.expect("PUT /api/assets");
     let status = resp.status().as_u16();
-    (status, resp.json().await.expect("JSON answer"))
+    let body: Value = resp.json().await.expect("JSON answer");
+    if status < 300 {
+        assert_valid("offloader.ingest-outcome.v1", &body);
+    }
+    (status, body)
 }
 
 async fn get_asset(c: &Cluster, path: &str) -> (u16, Value) {
     let resp = c.http.get(c.url(&format!("/api/assets{path}"))).send().await.expect("GET /api/assets");
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let body = resp.json().await.unwrap_or(Value::Null);
+    if status == 200 {
+        assert_valid("offloader.asset.v1", &body);
+    }
+    (status, body)
 }
 
 /// Waits until the asset shows a final job state.

@@ -5,6 +5,7 @@
 mod common;
 
 use common::cluster::{worker_of, Cluster};
+use common::schema::assert_valid;
 use image::{ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
 use std::io::Cursor;
@@ -61,6 +62,7 @@ async fn put(c: &Cluster, path: &str, body: Vec<u8>) -> Value {
     let status = resp.status();
     let body: Value = resp.json().await.expect("a JSON answer");
     assert!(status.is_success(), "PUT {path}: {status} {body}");
+    assert_valid("offloader.ingest-outcome.v1", &body);
     body
 }
 
@@ -69,6 +71,7 @@ async fn asset_when_processed(c: &Cluster, path: &str) -> Value {
     loop {
         let asset: Value = c.http.get(c.url(&format!("/api/assets{path}"))).send().await.unwrap().json().await.unwrap();
         if matches!(asset["job"]["state"].as_str(), Some("SUCCEEDED" | "ERROR" | "GIVEN_UP")) {
+            assert_valid("offloader.asset.v1", &asset);
             return asset;
         }
         assert!(Instant::now() < deadline, "{path} not processed within 60 s: {asset}");

@@ -148,6 +148,9 @@ fn assert_mentions(errors: &[String], needle: &str) {
 
 // ---------------------------------------------------------------- the files
 
+/// Schemas of the leader's HTTP answers, which carry no `schema` field.
+const API_ANSWERS: [&str; 2] = ["offloader.asset.v1", "offloader.ingest-outcome.v1"];
+
 #[test]
 fn every_schema_file_compiles_and_is_named_by_its_id() {
     let mut seen = Vec::new();
@@ -165,7 +168,10 @@ fn every_schema_file_compiles_and_is_named_by_its_id() {
         // Compiling resolves every $ref into defs.json.
         common::schema::validator(&id);
         assert_eq!(schema["title"], id.as_str(), "title of {id}");
-        assert_eq!(schema["properties"]["schema"]["const"], id.as_str(), "schema const of {id}");
+        // Messages and model files name their schema inside; HTTP answers are named by the URL.
+        if !API_ANSWERS.contains(&id.as_str()) {
+            assert_eq!(schema["properties"]["schema"]["const"], id.as_str(), "schema const of {id}");
+        }
         assert_eq!(schema["additionalProperties"], false, "{id}");
         seen.push(id);
     }
