@@ -1,9 +1,10 @@
 //! `offloader bench`: end-to-end throughput and latency of no-op jobs through
 //! the real leader code and real worker processes, or (`--raw`) of the bare
 //! lapin round trip the pipeline is built on, so the two can be compared.
+//! `bench renditions` and `bench dam` measure the renditions engine and whole assets.
 
-use super::bench_raw;
 use super::settings::Global;
+use super::{bench_dam, bench_raw, bench_renditions};
 use anyhow::{bail, Context as _};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +20,12 @@ use std::time::{Duration, Instant};
 #[command(after_help = "The last line is `jobs_per_s=… p50_ms=… p99_ms=…`. \
 The bench uses its own namespace (bench-<random>) and deletes its queues and exchanges when done; \
 it needs only RabbitMQ and the datastore (see scripts/services).")]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Another benchmark instead of the job pipeline's.
+    #[command(subcommand)]
+    pub what: Option<Benchmark>,
+
     /// Jobs to run (after one warm-up job).
     #[arg(long, default_value_t = 5000)]
     pub jobs: usize,
@@ -43,6 +49,16 @@ pub struct Args {
     /// Measure the bare lapin round trip instead of the pipeline.
     #[arg(long)]
     pub raw: bool,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Benchmark {
+    /// The renditions engine on one thread over a folder of images, against libvips and
+    /// ImageMagick in the same run.
+    Renditions(bench_renditions::Args),
+    /// Whole assets through leader -> workers -> leader, and the leader's CPU per asset
+    /// offloaded versus processed on the leader itself.
+    Dam(bench_dam::Args),
 }
 
 /// Throughput and latency percentiles of one run.
@@ -78,6 +94,11 @@ pub fn progress(n: usize) -> ProgressBar {
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    match args.what {
+        Some(Benchmark::Renditions(a)) => return bench_renditions::run(a).await,
+        Some(Benchmark::Dam(a)) => return bench_dam::run(global, a).await,
+        None => {}
+    }
     if args.jobs == 0 || args.workers == 0 || args.inflight == 0 {
         bail!("--jobs, --workers and --inflight must be at least 1");
     }

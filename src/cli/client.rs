@@ -1,4 +1,4 @@
-//! A small client for the leader's HTTP API, used by `submit`, `job` and `topics`.
+//! A small client for the leader's HTTP API, used by the CLI commands and `bench dam`.
 
 use anyhow::{bail, Context as _};
 use offloader::leader::{IngestOutcome, InstanceView, JobRecord, TopicsReport};
@@ -81,6 +81,12 @@ impl LeaderClient {
     ) -> anyhow::Result<IngestOutcome> {
         let body = json!({ "blob": blob, "mime_type": mime_type });
         self.send(self.http.post(self.asset_url(path, None)?).json(&body)).await
+    }
+
+    /// Uploads `body` as the original of `path` through the leader (`PUT /api/assets/...`),
+    /// the way a user's upload arrives: the leader streams it to the datastore itself.
+    pub async fn put_asset(&self, path: &AssetPath, body: Vec<u8>) -> anyhow::Result<IngestOutcome> {
+        self.send(self.http.put(self.asset_url(path, None)?).body(body)).await
     }
 
     pub async fn get_asset(&self, path: &AssetPath) -> anyhow::Result<Value> {

@@ -2,7 +2,9 @@
 
 mod assets;
 mod bench;
+mod bench_dam;
 mod bench_raw;
+mod bench_renditions;
 mod client;
 mod ingest;
 mod jobs;

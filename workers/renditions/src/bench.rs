@@ -1,6 +1,6 @@
 //! Throughput benchmark: the engine, single-threaded, over a directory of images, as
-//! `scripts/bench-renditions` runs it against libvips and ImageMagick. Each image's file is read
-//! inside the timed loop (the other tools read files too); renditions stay in memory.
+//! `offloader bench renditions` runs it against libvips and ImageMagick. Each image's file is
+//! read inside the timed loop (the other tools read files too); renditions stay in memory.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
