@@ -133,10 +133,20 @@ async fn bad_images_fail_their_job_with_the_reason_and_the_worker_goes_on() {
     c.start_leader(&[]).await;
     let mut worker = c.start_worker("w1", &[]).await;
 
+    let mut truncated = jpeg(640, 480);
+    truncated.truncate(truncated.len() / 3);
+    // Entropy-coded data overwritten with all-ones bits (byte-stuffed): no valid Huffman code.
     let mut corrupt = jpeg(640, 480);
-    corrupt.truncate(corrupt.len() / 3);
-    let cases: [(&str, Vec<u8>, &str); 3] = [
-        ("/content/dam/bad/truncated.jpg", corrupt, ""),
+    let third = corrupt.len() / 3;
+    for (i, b) in corrupt[third..2 * third].iter_mut().enumerate() {
+        *b = if i % 2 == 0 { 0xff } else { 0x00 };
+    }
+    let mut truncated_png = png(640, 480);
+    truncated_png.truncate(truncated_png.len() / 2);
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("/content/dam/bad/truncated.jpg", truncated, ""),
+        ("/content/dam/bad/corrupt.jpg", corrupt, ""),
+        ("/content/dam/bad/truncated.png", truncated_png, ""),
         ("/content/dam/bad/notes.jpg", b"just some text, not a JPEG at all".to_vec(), ""),
         ("/content/dam/bad/bomb.png", png_bomb_header(), "50000"),
     ];

@@ -94,17 +94,21 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     rgb
 }
 
-/// libjpeg warnings that leave a correct image: stray bytes between markers, odd but valid scan
-/// parameters. Truncation and corrupt entropy data are not benign: they leave grey or garbage.
+/// libjpeg warnings that leave a correct image: stray bytes between markers (every MCU was
+/// decoded before them), odd but valid headers and scan parameters. Anything else (a bad
+/// Huffman code, a premature end, a marker inside the entropy data) leaves grey or garbage
+/// pixels, so it is an error. An allow list, because libjpeg reports only the *first* warning:
+/// a corrupt stream whose first complaint is unusual must not pass for a good image.
 fn benign_warning(message: &str) -> bool {
+    const BENIGN: [&str; 5] = [
+        "extraneous bytes before marker",
+        "unknown jfif revision",
+        "unknown adobe color transform",
+        "invalid sos parameters for sequential jpeg",
+        "inconsistent progression sequence",
+    ];
     let m = message.to_ascii_lowercase();
-    if m.contains("premature end") {
-        return false;
-    }
-    if m.contains("corrupt jpeg data") {
-        return m.contains("extraneous bytes");
-    }
-    true
+    BENIGN.iter().any(|b| m.contains(b))
 }
 
 fn decode_other(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<RawImage, EngineError> {
@@ -133,6 +137,16 @@ mod tests {
 
     fn header(width: u32, height: u32) -> jpeg::JpegHeader {
         jpeg::JpegHeader { width, height, colorspace: JpegColorspace::YCbCr, precision: 8, lossless: false }
+    }
+
+    #[test]
+    fn only_known_harmless_warnings_pass() {
+        assert!(benign_warning("Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"));
+        assert!(benign_warning("Warning: unknown JFIF revision number 2.01"));
+        assert!(!benign_warning("Corrupt JPEG data: premature end of data segment"));
+        assert!(!benign_warning("Corrupt JPEG data: bad Huffman code"));
+        assert!(!benign_warning("Unsupported marker type 0xba"));
+        assert!(!benign_warning("Premature end of JPEG file"));
     }
 
     #[test]
