@@ -84,12 +84,11 @@ impl Figures {
     }
 }
 
-pub fn progress(n: usize) -> ProgressBar {
+/// The progress bar of every benchmark: `n` items of `unit`, with the rate and a message.
+pub fn progress(n: usize, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(n as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} jobs [{elapsed}, {per_sec}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed}}, {{per_sec}}] {{msg}}");
+    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar
 }
 
@@ -117,22 +116,12 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Worker processes started for the bench, killed when dropped.
-struct Workers(Vec<tokio::process::Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.start_kill();
-        }
-    }
-}
-
 async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let topic: Topic = NOOP.parse()?;
     let exe = std::env::current_exe().context("cannot find the offloader executable")?;
-    let mut children = Workers(Vec::new());
+    // Killed when dropped (`kill_on_drop`), also when the bench fails.
+    let mut children = Vec::new();
     for i in 1..=args.workers {
         let log = std::fs::File::create(dir.path().join(format!("worker-{i}.log")))?;
         let child = tokio::process::Command::new(&exe)
@@ -149,7 +138,7 @@ async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
             .kill_on_drop(true)
             .spawn()
             .context("cannot start a worker process")?;
-        children.0.push(child);
+        children.push(child);
     }
 
     let broker = global.broker("bench-leader").await?;
@@ -163,7 +152,7 @@ async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     let queue = broker.names().topic_queue(&topic);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        for (i, child) in children.0.iter_mut().enumerate() {
+        for (i, child) in children.iter_mut().enumerate() {
             if let Some(status) = child.try_wait()? {
                 bail!(
                     "worker {} exited ({status}); its log: {}",
@@ -190,7 +179,7 @@ async fn pipeline(global: &Global, args: &Args) -> anyhow::Result<Figures> {
         bail!("the warm-up job ended {}: {:?}", first.state, first.result);
     }
 
-    let bar = progress(args.jobs);
+    let bar = progress(args.jobs, "jobs");
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..args.jobs)
         .map(|_| {

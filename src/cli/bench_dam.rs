@@ -11,11 +11,11 @@
 //! offloading is for: with the engine elsewhere, the leader only receives, records and
 //! publishes, and the CPU that stays free serves users.
 
+use super::bench::progress;
 use super::client::LeaderClient;
 use super::settings::Global;
 use anyhow::{bail, Context as _};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use offloader::protocol::workflow::OFFLOADING_TOPIC;
 use offloader::protocol::{AssetPath, JobState};
 use std::path::{Path, PathBuf};
@@ -175,19 +175,12 @@ fn corpus(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(images)
 }
 
-/// The processes of one configuration, killed when dropped (also when the bench fails).
+/// The processes of one configuration, killed when dropped (`kill_on_drop`), also when the
+/// bench fails.
 struct Processes {
     leader: Child,
     workers: Vec<Child>,
     logs: tempfile::TempDir,
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in self.workers.iter_mut().chain([&mut self.leader]) {
-            let _ = child.start_kill();
-        }
-    }
 }
 
 impl Processes {
@@ -337,7 +330,8 @@ async fn measure(
     }
 
     let work: Vec<(usize, usize)> = (0..args.rounds).flat_map(|r| (0..corpus.len()).map(move |i| (r, i))).collect();
-    let bar = progress(work.len(), &setup.label());
+    let bar = progress(work.len(), "assets");
+    bar.set_message(setup.label());
     let (leader_before, workers_before) = procs.cpu_seconds()?;
     let started = Instant::now();
     let outcomes: Vec<anyhow::Result<()>> = futures::stream::iter(work)
@@ -417,13 +411,4 @@ async fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
 fn asset_name(file: &Path) -> String {
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
-}
-
-fn progress(n: usize, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(n as u64);
-    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} assets [{elapsed}, {per_sec}] {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(label.to_owned());
-    bar
 }

@@ -134,7 +134,7 @@ pub async fn run(global: &Global, args: &Args) -> anyhow::Result<Figures> {
     let publish_ch = leader.try_channel().await?;
     publish_ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let inflight = Arc::new(Semaphore::new(args.inflight));
-    let bar = progress(args.jobs);
+    let bar = progress(args.jobs, "jobs");
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..args.jobs)
         .map(|i| {

@@ -6,8 +6,9 @@
 //! machine does not inflate the way it inflates wall-clock time; the tools also take turns round
 //! by round so that whatever load there is falls on all three alike.
 
+use super::bench::progress;
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use offloader_renditions::{bench, process_with, Limits, RenditionSpec, Tuning};
 use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
@@ -305,7 +306,7 @@ struct Totals {
 /// The rounds, each tool taking its turn in each.
 fn measure(setup: &Setup) -> anyhow::Result<Totals> {
     let per_round = setup.files.len() as u64 * 3;
-    let bar = progress_bar(per_round * u64::from(setup.rounds));
+    let bar = progress((per_round * u64::from(setup.rounds)) as usize, "images");
     let mut totals = Totals::default();
     for round in 1..=setup.rounds {
         let step = |tool: &str| bar.set_message(format!("round {round}/{}: {tool}", setup.rounds));
@@ -326,15 +327,6 @@ fn measure(setup: &Setup) -> anyhow::Result<Totals> {
     }
     bar.finish_and_clear();
     Ok(totals)
-}
-
-fn progress_bar(len: u64) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images [{elapsed}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 /// One pass of the engine, on this thread, timed file by file so that the progress bar stays
@@ -474,7 +466,7 @@ fn check_psnr(files: &[PathBuf]) -> anyhow::Result<f64> {
     let specs = RenditionSpec::aem_defaults();
     let web = specs.iter().find(|s| s.name.starts_with("cq5dam.web")).context("no web rendition among the specs")?;
     let (limits, tuning) = (Limits::default(), Tuning::default());
-    let bar = progress_bar(files.len() as u64);
+    let bar = progress(files.len(), "images");
     bar.set_message("PSNR check");
     let (mut worst, mut bad): (Option<(f64, &Path)>, _) = (None, Vec::new());
     for file in files {

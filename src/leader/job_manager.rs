@@ -12,7 +12,7 @@ use super::record::{Effect, JobRecord, RetryPolicy, WorkerRef};
 use super::waiters::Waiters;
 use crate::broker::{Broker, BrokerError, Channel, Outgoing, Publisher};
 use crate::protocol::message::{JobMessage, Reply, JOB_SCHEMA};
-use crate::protocol::workflow::LOCAL_TOPIC;
+use crate::protocol::workflow::{local_topic, LOCAL_TOPIC};
 use crate::protocol::{Job, JobId, JobState, PayloadEntry, Properties, Topic};
 use chrono::Utc;
 use std::collections::BTreeSet;
@@ -144,7 +144,7 @@ impl JobManager {
     /// `runner`: it is never published, and one attempt is all it gets (a retry would run the
     /// same bytes through the same engine again).
     pub async fn record_local(&self, mut new: NewJob, runner: WorkerRef) -> Result<JobRecord, JobError> {
-        new.topic = LOCAL_TOPIC.parse().map_err(|e| JobError::Invalid(format!("{e}")))?;
+        new.topic = local_topic();
         new.max_attempts = Some(1);
         let job = self.job(new)?;
         let now = Utc::now();

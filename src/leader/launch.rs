@@ -13,10 +13,10 @@ use super::launchers::Launcher;
 use crate::models::ModelRegistry;
 use crate::protocol::job::{INPUT_PAYLOAD, OUTPUT_PAYLOAD};
 use crate::protocol::workflow::{
-    WorkflowModel, LOCAL_TOPIC, WORKFLOW_LAUNCHED_BY, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION,
+    local_topic, WorkflowModel, WORKFLOW_LAUNCHED_BY, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION,
     WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
 };
-use crate::protocol::{AssetPath, PayloadEntry, Properties, Topic};
+use crate::protocol::{AssetPath, PayloadEntry, Properties};
 
 /// Why a launcher's workflow cannot start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +47,7 @@ pub fn workflow_job(
     let Some(step) = model.offload_step() else {
         let properties = workflow_properties(model, true, model, path);
         return Ok(Launch::Local(NewJob {
-            topic: default_local_topic(),
+            topic: local_topic(),
             properties,
             inputs: vec![original],
             max_attempts: Some(1),
@@ -57,10 +57,6 @@ pub fn workflow_job(
     let properties = workflow_properties(remote, step.include_model, model, path);
     let topic = launcher.topic.clone().unwrap_or_else(|| step.topic.clone());
     Ok(Launch::Offload(NewJob { topic, properties, inputs: vec![original], max_attempts: None }))
-}
-
-fn default_local_topic() -> Topic {
-    LOCAL_TOPIC.parse().unwrap_or_else(|_| unreachable!("the local topic is valid"))
 }
 
 /// AEM's offloading job properties: the model `run` (with its definition when `include_model`),
@@ -89,7 +85,7 @@ fn workflow_properties(
 mod tests {
     use super::*;
     use crate::leader::launchers::Launchers;
-    use crate::protocol::workflow::{DAM_UPDATE_ASSET, OFFLOADING_TOPIC};
+    use crate::protocol::workflow::{DAM_UPDATE_ASSET, LOCAL_TOPIC, OFFLOADING_TOPIC};
     use crate::protocol::{BlobRef, Sha256Hex};
 
     fn original(path: &AssetPath) -> PayloadEntry {

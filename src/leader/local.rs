@@ -16,7 +16,7 @@ use super::record::{JobRecord, WorkerRef};
 use crate::datastore::BlobStore;
 use crate::processing::Plan;
 use crate::protocol::message::{Completion, Reply};
-use crate::protocol::workflow::{WorkflowModel, WORKFLOW_MODEL_DEFINITION, WORKFLOW_PAYLOAD};
+use crate::protocol::workflow::{carried_model, WORKFLOW_MODEL_DEFINITION, WORKFLOW_PAYLOAD};
 use crate::protocol::{AssetPath, JobResult, PayloadEntry, Properties};
 use chrono::Utc;
 use offloader_renditions::Limits;
@@ -137,22 +137,13 @@ impl LocalRunner {
     }
 
     async fn run(&self, rec: &JobRecord) -> Ran {
-        let model = match rec
-            .properties
-            .get(WORKFLOW_MODEL_DEFINITION)
-            .map(|d| serde_json::from_value::<WorkflowModel>(d.clone()))
-        {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return Ran::ended(JobResult::cancel(format!("the workflow model is invalid: {e}"))),
+        let plan = match carried_model(&rec.properties) {
+            Some(Ok(model)) => match Plan::of(&model) {
+                Ok(p) => p,
+                Err(e) => return Ran::ended(JobResult::cancel(e.to_string())),
+            },
+            Some(Err(reason)) => return Ran::ended(JobResult::cancel(reason)),
             None => return Ran::ended(JobResult::cancel(format!("a local job needs {WORKFLOW_MODEL_DEFINITION}"))),
-        };
-        let plan = match model
-            .validate()
-            .map_err(|e| e.to_string())
-            .and_then(|()| Plan::of(&model).map_err(|e| e.to_string()))
-        {
-            Ok(p) => p,
-            Err(reason) => return Ran::ended(JobResult::cancel(reason)),
         };
         let Some(path) =
             rec.properties.get(WORKFLOW_PAYLOAD).and_then(|p| p.as_str()).and_then(|p| AssetPath::parse(p).ok())

@@ -16,6 +16,7 @@
 //! Everything here is pure: validation, defaults and the built-ins. Loading models from a
 //! folder is in `crate::models`.
 
+use super::job::Properties;
 use super::topic::Topic;
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,22 @@ pub struct OffloadStep {
     /// The leader's single poller serves every step, at the shortest period among them.
     #[serde(default)]
     pub period: f64,
+}
+
+/// [`LOCAL_TOPIC`] as a topic.
+pub fn local_topic() -> Topic {
+    LOCAL_TOPIC.parse().unwrap_or_else(|_| unreachable!("the local topic is valid"))
+}
+
+/// The model a job carries in [`WORKFLOW_MODEL_DEFINITION`], validated: `None` when it carries
+/// none, the reason when what it carries is not a usable model.
+pub fn carried_model(properties: &Properties) -> Option<Result<WorkflowModel, String>> {
+    let definition = properties.get(WORKFLOW_MODEL_DEFINITION)?;
+    Some(
+        serde_json::from_value::<WorkflowModel>(definition.clone())
+            .map_err(|e| format!("the job's workflow model definition is invalid: {e}"))
+            .and_then(|m| m.validate().map(|()| m).map_err(|e| e.to_string())),
+    )
 }
 
 fn default_topic() -> Topic {

@@ -14,7 +14,7 @@ use super::{Context, JobConsumer};
 use crate::models::ModelRegistry;
 use crate::processing::Plan;
 use crate::protocol::workflow::{
-    WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_DEFINITION, WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
+    carried_model, WorkflowModel, WORKFLOW_MODEL, WORKFLOW_MODEL_VERSION, WORKFLOW_PAYLOAD,
 };
 use crate::protocol::{Job, JobResult, PayloadEntry};
 use offloader_renditions::Limits;
@@ -44,11 +44,8 @@ impl WorkflowConsumer {
     /// The model to run: the definition the job carries, or this worker's copy of the named
     /// model, which must then be the version the job asks for.
     fn model(&self, job: &Job) -> Result<WorkflowModel, String> {
-        if let Some(definition) = job.properties.get(WORKFLOW_MODEL_DEFINITION) {
-            let model: WorkflowModel = serde_json::from_value(definition.clone())
-                .map_err(|e| format!("the job's workflow model definition is invalid: {e}"))?;
-            model.validate().map_err(|e| e.to_string())?;
-            return Ok(model);
+        if let Some(carried) = carried_model(&job.properties) {
+            return carried;
         }
         let id = job.property::<String>(WORKFLOW_MODEL).ok_or_else(|| format!("the job names no {WORKFLOW_MODEL}"))?;
         let model = self.models.get(&id).ok_or_else(|| {
