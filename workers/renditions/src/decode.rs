@@ -4,11 +4,12 @@
 
 use std::io::Cursor;
 
-use crate::error::{from_image, from_jpeg};
+use crate::error::{from_image, from_jpeg, from_png};
 use crate::jpeg::{self, JpegColorspace, TjPixel};
 use crate::metadata::{ImageFormat, Metadata};
 use crate::pixels::{Layout, RawImage};
 use crate::probe::image_format;
+use crate::scans;
 use crate::{EngineError, Limits, Tuning};
 
 /// Decode the image, in its stored orientation. With a `target` (stored frame), a JPEG is
@@ -23,6 +24,7 @@ pub(crate) fn decode(
 ) -> Result<RawImage, EngineError> {
     match meta.format {
         ImageFormat::Jpeg => decode_jpeg(input, target, limits, tuning),
+        ImageFormat::Png => decode_png(input, limits),
         other => decode_other(input, other, limits),
     }
 }
@@ -58,9 +60,17 @@ fn decode_jpeg(
     tuning: &Tuning,
 ) -> Result<RawImage, EngineError> {
     let jpeg_err = |e: &jpeg::TjError| from_jpeg(e, limits.max_alloc);
-    let mut dec = jpeg::Decoder::new(input).map_err(|e| jpeg_err(&e))?;
-    dec.set_limits(limits.max_alloc.div_ceil(1 << 20), limits.max_pixels).map_err(|e| jpeg_err(&e))?;
+    let open = |data| {
+        let dec = jpeg::Decoder::new(data).map_err(|e| jpeg_err(&e))?;
+        dec.set_limits(limits.max_alloc.div_ceil(1 << 20), limits.max_pixels).map_err(|e| jpeg_err(&e))?;
+        Ok::<_, EngineError>(dec)
+    };
+    let mut dec = open(input)?;
     let num = choose_scale(&dec.header, target, tuning);
+    let prefix = tuning.skip_lsb_refinement.then(|| scans::without_final_refinement(input, num)).flatten();
+    if let Some(prefix) = &prefix {
+        dec = open(prefix)?;
+    }
 
     let (w, h) = dec.header.scaled_size(num);
     let fmt = match dec.header.colorspace {
@@ -109,6 +119,40 @@ fn benign_warning(message: &str) -> bool {
     ];
     let m = message.to_ascii_lowercase();
     BENIGN.iter().any(|b| m.contains(b))
+}
+
+/// PNG straight through the `png` crate into one buffer (through `image` every row is copied
+/// once more), expanded to 8 bits per sample: palettes and low bit depths widened, 16 bits cut.
+fn decode_png(input: &[u8], limits: &Limits) -> Result<RawImage, EngineError> {
+    let png_err = |e| from_png(e, limits.max_alloc);
+    let cap = usize::try_from(limits.max_alloc).unwrap_or(usize::MAX);
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(input), png::Limits { bytes: cap });
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(png_err)?;
+    let (color, _) = reader.output_color_type();
+    let layout = match color {
+        png::ColorType::Grayscale => Layout::Gray,
+        png::ColorType::GrayscaleAlpha => Layout::GrayAlpha,
+        png::ColorType::Rgb => Layout::Rgb,
+        png::ColorType::Rgba => Layout::Rgba,
+        png::ColorType::Indexed => return Err(EngineError::corrupt("png", "palette left unexpanded")),
+    };
+    let size = reader.output_buffer_size().ok_or_else(|| EngineError::AllocLimit {
+        max_alloc: limits.max_alloc,
+        detail: "the decoded PNG's size overflows".into(),
+    })?;
+    limits.check_alloc(size as u64, || format!("decoded PNG needs {size} bytes"))?;
+    let mut buf = vec![0u8; size];
+    let info = reader.next_frame(&mut buf).map_err(png_err)?;
+    buf.truncate(info.buffer_size());
+    let expected = info.width as usize * info.height as usize * layout.channels();
+    if buf.len() != expected || info.line_size != info.width as usize * layout.channels() {
+        return Err(EngineError::corrupt(
+            "png",
+            format!("unexpected row layout for a {}x{} image", info.width, info.height),
+        ));
+    }
+    Ok(RawImage::new(info.width, info.height, layout, buf))
 }
 
 fn decode_other(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<RawImage, EngineError> {

@@ -106,7 +106,7 @@ pub(crate) fn from_image(format: ImageFormat, max_alloc: u64, err: image::ImageE
     }
 }
 
-/// Map a `png` header error onto the engine's errors.
+/// Map a `png` error (header or pixels) onto the engine's errors.
 pub(crate) fn from_png(e: png::DecodingError, max_alloc: u64) -> EngineError {
     match e {
         png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -115,6 +115,14 @@ pub(crate) fn from_png(e: png::DecodingError, max_alloc: u64) -> EngineError {
         png::DecodingError::LimitsExceeded => {
             EngineError::AllocLimit { max_alloc, detail: "png decoder limits".into() }
         }
-        other => EngineError::corrupt("png", other.to_string()),
+        other => {
+            let msg = other.to_string();
+            let lower = msg.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("end of") || lower.contains("no more data") {
+                EngineError::truncated("png", msg)
+            } else {
+                EngineError::corrupt("png", msg)
+            }
+        }
     }
 }

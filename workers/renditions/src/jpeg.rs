@@ -199,8 +199,21 @@ impl<'a> Decoder<'a> {
 
 /// Encode packed RGB or grayscale pixels as a baseline JPEG (4:2:0 for colour).
 pub(crate) fn encode(pixels: &[u8], width: u32, height: u32, fmt: TjPixel, quality: u8) -> Result<Vec<u8>, TjError> {
+    encode_with(pixels, width, height, fmt, quality, false)
+}
+
+/// [`encode`], or with libjpeg's standard progressive script (the tests' progressive inputs).
+pub(crate) fn encode_with(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    fmt: TjPixel,
+    quality: u8,
+    progressive: bool,
+) -> Result<Vec<u8>, TjError> {
     let handle = Handle::new(tj::TJINIT_TJINIT_COMPRESS)?;
     handle.set(tj::TJPARAM_TJPARAM_QUALITY, quality.clamp(1, 100) as c_int)?;
+    handle.set(tj::TJPARAM_TJPARAM_PROGRESSIVE, c_int::from(progressive))?;
     let subsamp = if fmt == TjPixel::Gray { tj::TJSAMP_TJSAMP_GRAY } else { tj::TJSAMP_TJSAMP_420 };
     handle.set(tj::TJPARAM_TJPARAM_SUBSAMP, subsamp as c_int)?;
     let pitch = width as usize * fmt.channels();

@@ -29,6 +29,7 @@ mod pixels;
 mod probe;
 pub mod quality;
 mod resize;
+mod scans;
 mod sniff;
 mod spec;
 

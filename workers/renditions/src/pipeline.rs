@@ -20,11 +20,15 @@ pub struct Tuning {
     pub dct_margin: f32,
     /// Make each rendition from the previous, larger one (else each from the decoded image).
     pub chain: bool,
+    /// When a high-quality progressive JPEG is shrunk on load, leave out its trailing scans that
+    /// only refine the last bit of AC coefficients (see `scans.rs`: invisible at that scale,
+    /// and the slowest third of the decode).
+    pub skip_lsb_refinement: bool,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { filter: Filter::Lanczos3, dct_margin: 1.5, chain: true }
+        Tuning { filter: Filter::Lanczos3, dct_margin: 1.5, chain: true, skip_lsb_refinement: true }
     }
 }
 
@@ -58,16 +62,19 @@ pub fn render_with(
     // orienting the whole decoded image. The oriented result feeds the rest of the chain.
     let largest_img = resizer.resize(&decoded, stored_target.0, stored_target.1)?.oriented(orientation);
     let decoded_oriented = (!tuning.chain).then(|| decoded.oriented(orientation));
-    let mut prev = largest_img.clone();
     out[first] = Some(largest_img);
+    let mut prev = first;
     for &i in rest {
         let (w, h) = targets[i];
-        let src = decoded_oriented.as_ref().unwrap_or(&prev);
+        let src = match &decoded_oriented {
+            Some(full) => full,
+            None => {
+                out[prev].as_ref().ok_or_else(|| EngineError::Resize { detail: "a rendition was skipped".into() })?
+            }
+        };
         let img = resizer.resize(src, w, h)?;
-        if tuning.chain {
-            prev = img.clone();
-        }
         out[i] = Some(img);
+        prev = i;
     }
     let images = out.into_iter().flatten().collect::<Vec<_>>();
     if images.len() != specs.len() {
