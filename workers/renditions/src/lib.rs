@@ -2,7 +2,9 @@
 //!
 //! It knows nothing of queues or object stores. [`process`] reads the headers (refusing
 //! decompression bombs before any pixel is decoded), decodes once — JPEGs with libjpeg-turbo's
-//! DCT-domain downscaling when the renditions are much smaller than the photo — applies the EXIF
+//! DCT-domain downscaling when the renditions are much smaller than the photo, and high-quality
+//! progressive ones without the last-bit refinement scans that such a shrink cannot show
+//! ([`Tuning::skip_lsb_refinement`]) — applies the EXIF
 //! orientation, and makes each rendition from the previous, larger one with a SIMD Lanczos3
 //! resampler, then encodes them. Every failure is a typed [`EngineError`]; no input makes it
 //! panic.

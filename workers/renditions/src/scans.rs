@@ -9,8 +9,8 @@
 //!
 //! That bit is worth one quantizer step of each coefficient. When the steps are tiny (quality
 //! 95 and up) and the image is shrunk at least twice while decoding, then filtered down again,
-//! what the bit adds to a rendition is under one 8-bit level (RMS): 54 to 56 dB between the web
-//! renditions made with and without it on the corpus photographs, 49 dB on synthetic grain
+//! what the bit adds to a rendition is under one 8-bit level (RMS): 50 to 55 dB between the web
+//! renditions made with and without it on the benchmark's photographs, 49 dB on synthetic grain
 //! (the worst case, every coefficient busy). So, under exactly those conditions, the engine
 //! hands libjpeg the file without its trailing LSB refinement scans, followed by an end-of-image
 //! marker. A truncated progressive file is valid JPEG (it is what a browser shows while the
