@@ -207,3 +207,60 @@ fn rendition_sets_are_data() {
     let back: Vec<RenditionSpec> = serde_json::from_str(&serde_json::to_string(&defaults).unwrap()).unwrap();
     assert_eq!(back, defaults);
 }
+
+/// A 64x48 PNG of one colour, written by the `png` crate in any colour type and bit depth.
+fn solid_png(
+    color: png::ColorType,
+    depth: png::BitDepth,
+    row: &[u8],
+    palette: Option<(&[u8], Option<&[u8]>)>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 64, 48);
+    enc.set_color(color);
+    enc.set_depth(depth);
+    if let Some((entries, alpha)) = palette {
+        enc.set_palette(entries.to_vec());
+        if let Some(alpha) = alpha {
+            enc.set_trns(alpha.to_vec());
+        }
+    }
+    let mut writer = enc.write_header().expect("PNG header");
+    writer.write_image_data(&row.repeat(48)).expect("PNG data");
+    writer.finish().expect("PNG end");
+    out
+}
+
+#[test]
+fn every_png_colour_type_and_depth_keeps_its_colour() {
+    use png::{BitDepth as D, ColorType as C};
+    let red16 = [0xC8, 0xC8, 0x1E, 0x1E, 0x3C, 0x3C, 0x80, 0x80];
+    let cases: Vec<(&str, Vec<u8>, [u8; 4])> = vec![
+        ("palette", solid_png(C::Indexed, D::Eight, &[0; 64], Some((&[200, 30, 60], None))), [200, 30, 60, 255]),
+        (
+            "palette with transparency",
+            solid_png(C::Indexed, D::Eight, &[0; 64], Some((&[200, 30, 60], Some(&[128])))),
+            [200, 30, 60, 128],
+        ),
+        ("1-bit gray", solid_png(C::Grayscale, D::One, &[0xFF; 8], None), [255, 255, 255, 255]),
+        ("16-bit gray", solid_png(C::Grayscale, D::Sixteen, &[0x80, 0x80].repeat(64), None), [128, 128, 128, 255]),
+        ("gray and alpha", solid_png(C::GrayscaleAlpha, D::Eight, &[90, 200].repeat(64), None), [90, 90, 90, 200]),
+        ("16-bit RGBA", solid_png(C::Rgba, D::Sixteen, &red16.repeat(64), None), [200, 30, 60, 128]),
+    ];
+    for (what, input, [r, g, b, a]) in cases {
+        let out = process(&input, &RenditionSpec::aem_defaults(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // The smallest thumbnail, a PNG that keeps the alpha channel.
+        let thumb = image::load_from_memory(&out.renditions[0].bytes).expect("decodable").to_rgba8();
+        assert_eq!(thumb.dimensions(), (48, 36), "{what}");
+        let px = thumb.get_pixel(24, 18).0;
+        let close = px.iter().zip([r, g, b, a]).all(|(&got, want)| got.abs_diff(want) <= 1);
+        assert!(close, "{what}: {px:?}, expected {:?}", [r, g, b, a]);
+        // The web rendition (JPEG) is flattened onto white.
+        let web = image::load_from_memory(&out.renditions[3].bytes).expect("decodable").to_rgb8();
+        let blend = |c: u8| ((u32::from(c) * u32::from(a) + 255 * (255 - u32::from(a)) + 127) / 255) as u8;
+        let px = web.get_pixel(32, 24).0;
+        let close = px.iter().zip([blend(r), blend(g), blend(b)]).all(|(&got, want)| got.abs_diff(want) <= 4);
+        assert!(close, "{what}: web {px:?}");
+    }
+}
