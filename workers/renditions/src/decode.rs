@@ -1,6 +1,7 @@
 //! Pixel decoding, in the stored orientation. JPEGs are decoded with libjpeg-turbo's DCT-domain
-//! scaling (1/8, 1/4, 1/2) when the renditions are much smaller than the photo; everything else
-//! is decoded at full size by the `image` crate under the allocation limit.
+//! scaling (1/8, 1/4, 1/2) when the renditions are much smaller than the photo, high-quality
+//! progressive ones without the scans that scale cannot show (`scans.rs`); PNGs by the `png`
+//! crate; everything else at full size by the `image` crate, all under the allocation limit.
 
 use std::io::Cursor;
 
