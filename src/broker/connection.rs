@@ -8,7 +8,7 @@
 use super::{Backoff, BrokerConfig, BrokerError, Names};
 use deadpool_lapin::{Config, Pool, PoolConfig, Runtime};
 use lapin::{Channel, ConnectionProperties};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
@@ -23,6 +23,12 @@ impl std::fmt::Debug for Broker {
         f.debug_struct("Broker").field("url", &self.config.redacted_url()).finish()
     }
 }
+
+/// The longest one attempt at a connection and a channel may take. A broker that is starting
+/// (or stopping) can accept the TCP connection and never finish the AMQP handshake; found in a
+/// real restart (`tests/broker_restart.rs`), where an unbounded attempt waited forever instead
+/// of being retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Broker {
     /// Connects, failing with a clear error if RabbitMQ cannot be reached within
@@ -70,10 +76,17 @@ impl Broker {
         &self.config
     }
 
-    /// One attempt at a fresh channel.
+    /// One attempt at a fresh channel, bounded by [`ATTEMPT_TIMEOUT`].
     pub async fn try_channel(&self) -> Result<Channel, BrokerError> {
-        let conn = self.pool.get().await.map_err(|e| BrokerError::Pool(e.to_string()))?;
-        Ok(conn.create_channel().await?)
+        let attempt = async {
+            let conn = self.pool.get().await.map_err(|e| BrokerError::Pool(e.to_string()))?;
+            Ok(conn.create_channel().await?)
+        };
+        tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await.map_err(|_| {
+            BrokerError::Pool(format!(
+                "no connection and channel within {ATTEMPT_TIMEOUT:?} (the broker may still be starting)"
+            ))
+        })?
     }
 
     /// A fresh channel, waiting (with backoff) for as long as RabbitMQ is away,

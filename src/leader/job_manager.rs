@@ -58,6 +58,9 @@ pub struct JobManager {
     /// Topics whose queue this process has declared; announced to workers.
     topics: watch::Sender<BTreeSet<Topic>>,
     setup: Mutex<Option<Channel>>,
+    /// NEW jobs whose publish failed (RabbitMQ away): the republisher sends them on its next
+    /// round rather than after the grace it gives publishes that may still be in progress.
+    unsent: std::sync::Mutex<BTreeSet<JobId>>,
 }
 
 impl JobManager {
@@ -78,6 +81,7 @@ impl JobManager {
             metrics,
             topics: watch::channel(BTreeSet::new()).0,
             setup: Mutex::new(None),
+            unsent: std::sync::Mutex::new(BTreeSet::new()),
         };
         // Queues may have been deleted while we were away: declare them again.
         for topic in known {
@@ -120,6 +124,7 @@ impl JobManager {
             Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
             Err(e) => {
                 tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
+                self.mark_unsent(rec.id);
                 Ok(rec)
             }
         }
@@ -273,6 +278,35 @@ impl JobManager {
         }
     }
 
+    fn mark_unsent(&self, id: JobId) {
+        self.unsent.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+    }
+
+    /// The ledger's due jobs, plus the NEW jobs whose publish is known to have failed. Those
+    /// leave the unsent set here; a failed republish puts them back.
+    async fn due_now(
+        &self,
+        now: chrono::DateTime<Utc>,
+        unconfirmed_before: chrono::DateTime<Utc>,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
+        let unsent = std::mem::take(&mut *self.unsent.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut due = self.ledger.due(now, unconfirmed_before).await?;
+        for id in unsent {
+            if due.iter().any(|r| r.id == id) {
+                continue;
+            }
+            match self.ledger.get(id).await {
+                Ok(Some(rec)) if rec.state == JobState::New => due.push(rec),
+                Ok(_) => {}
+                Err(e) => {
+                    self.mark_unsent(id);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(due)
+    }
+
     /// Publishes failed jobs whose retry delay has passed, and jobs that were
     /// recorded but never confirmed. Runs until `cancel` fires.
     pub async fn republish_loop(self: Arc<Self>, every: Duration, cancel: tokio_util::sync::CancellationToken) {
@@ -280,11 +314,11 @@ impl JobManager {
         let mut unconfirmed_grace = chrono::Duration::zero();
         loop {
             let now = Utc::now();
-            match self.ledger.due(now, now - unconfirmed_grace).await {
+            match self.due_now(now, now - unconfirmed_grace).await {
                 Ok(due) => {
-                    for rec in due {
+                    for (i, rec) in due.iter().enumerate() {
                         let next_attempt = if rec.state == JobState::Failed { rec.attempt + 1 } else { rec.attempt };
-                        match self.publish(&rec).await {
+                        match self.publish(rec).await {
                             Ok(()) => {
                                 if rec.state == JobState::Failed {
                                     self.metrics.retries.inc();
@@ -296,6 +330,11 @@ impl JobManager {
                             }
                             Err(e) => {
                                 tracing::warn!(job = %rec.id, error = %e, "republish failed; will try again");
+                                // The broker is away: this job and the NEW ones not tried yet
+                                // go first once it is back.
+                                for left in due[i..].iter().filter(|r| r.state == JobState::New) {
+                                    self.mark_unsent(left.id);
+                                }
                                 break;
                             }
                         }

@@ -29,6 +29,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How long the leader's publishes retry through a broker outage before reporting failure.
+/// A worker's completions retry much longer; a job the leader could not publish is already
+/// recorded, and the republisher sends it as soon as RabbitMQ is back.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
     pub name: String,
@@ -151,7 +156,9 @@ pub async fn start(
     let _ = setup.close(200, "declared".into()).await;
 
     let ledger = Ledger::open(&config.data_dir.join("ledger.sqlite"))?;
-    let publisher = Arc::new(Publisher::new(broker.clone()));
+    // Short patience: a request that creates a job while RabbitMQ is away answers within
+    // seconds with the job recorded (NEW); the republisher sends it once the broker is back.
+    let publisher = Arc::new(Publisher::new(broker.clone()).with_patience(PUBLISH_PATIENCE));
     let leader_metrics = LeaderMetrics::register(&metrics);
     let repo = AssetRepository::new(ledger.clone());
     let jobs = Arc::new(JobManager::new(ledger, publisher.clone(), config.retry, leader_metrics).await?);

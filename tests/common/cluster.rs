@@ -78,6 +78,8 @@ impl Drop for Proc {
 
 pub struct Cluster {
     pub namespace: String,
+    /// The RabbitMQ every process of this cluster uses.
+    pub amqp: String,
     pub dir: TempDir,
     pub http: reqwest::Client,
     port: u16,
@@ -92,8 +94,13 @@ fn free_port() -> u16 {
 impl Cluster {
     /// A fresh namespace; fails clearly when RabbitMQ or S3 is not running.
     pub async fn new() -> Cluster {
+        Cluster::on(amqp_url()).await
+    }
+
+    /// [`Cluster::new`] on the RabbitMQ at `amqp` (e.g. a private node a test restarts).
+    pub async fn on(amqp: String) -> Cluster {
         let namespace = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let mut cfg = BrokerConfig::new(amqp_url(), namespace.clone());
+        let mut cfg = BrokerConfig::new(amqp.clone(), namespace.clone());
         cfg.connect_timeout = Duration::from_secs(5);
         let broker = Broker::connect(cfg, "offloader-test").await.unwrap_or_else(|e| {
             panic!("RabbitMQ must be running for this test; start it with `eval \"$(scripts/services)\"`.\nerror: {e}")
@@ -101,6 +108,7 @@ impl Cluster {
         broker.close();
         let cluster = Cluster {
             namespace,
+            amqp,
             dir: TempDir::new().expect("temp dir"),
             http: reqwest::Client::new(),
             port: free_port(),
@@ -118,7 +126,7 @@ impl Cluster {
     /// A command for the binary in this cluster's namespace.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--namespace", &self.namespace, "--amqp-url", &amqp_url()])
+        cmd.args(["--namespace", &self.namespace, "--amqp-url", &self.amqp])
             .args(["--leader-url", &self.url("")])
             .args(args)
             .env("RUST_LOG", "info,offloader=debug")
@@ -189,7 +197,7 @@ impl Cluster {
     }
 
     pub async fn broker(&self) -> Broker {
-        Broker::connect(BrokerConfig::new(amqp_url(), self.namespace.clone()), "offloader-test")
+        Broker::connect(BrokerConfig::new(self.amqp.clone(), self.namespace.clone()), "offloader-test")
             .await
             .expect("connecting to RabbitMQ")
     }

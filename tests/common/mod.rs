@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod rabbit;
 pub mod schema;
