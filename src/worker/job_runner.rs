@@ -3,8 +3,10 @@
 //! The order is the guarantee: the completion is published and *confirmed* before
 //! the job is acked. A worker that dies in between leaves the job unacked, so
 //! RabbitMQ redelivers it; the leader applies completions idempotently, so the
-//! duplicate changes nothing.
+//! duplicate changes nothing. A redelivered job whose completion this worker already
+//! had confirmed is acked without running again (`completed.rs`).
 
+use super::completed::Completed;
 use super::metrics::{JobLabels, WorkerMetrics};
 use super::{ConsumerRegistry, Context, JobLimits};
 use crate::broker::{Delivery, Outgoing, Publisher};
@@ -33,6 +35,8 @@ pub struct JobRunner {
     pub hard_stop: CancellationToken,
     /// How long a job runs before its started event is sent (zero: at once).
     pub started_delay: Duration,
+    /// Attempts whose completion is confirmed: a redelivered copy is acked without a rerun.
+    pub(crate) completed: Completed,
 }
 
 impl JobRunner {
@@ -48,6 +52,13 @@ impl JobRunner {
             Err(e) => return self.dead_letter(delivery, &e.to_string()).await,
         };
         let job = msg.job;
+        if self.completed.contains(job.id, job.attempt) {
+            tracing::info!(job = %job.id, attempt = job.attempt, "redelivered, but its completion is already confirmed: acked without running it again");
+            if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                tracing::warn!(job = %job.id, error = %e, "ack of an already completed job failed");
+            }
+            return;
+        }
         let started_at = Utc::now();
         let redeliveries = delivery_count(&delivery);
 
@@ -132,9 +143,10 @@ impl JobRunner {
         };
         match self.publisher.publish(&out).await {
             Ok(()) => {
+                self.completed.remember(job.id, job.attempt);
                 if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                     // The channel died after the completion was safe: the job will be
-                    // redelivered and its second completion ignored by the leader.
+                    // redelivered, and acked on arrival without running again.
                     tracing::warn!(job = %job.id, error = %e, "ack failed after completion was confirmed");
                 }
             }

@@ -2,6 +2,7 @@
 //! registered [`JobConsumer`] for each, and reports completions to the leader.
 
 mod builtin;
+mod completed;
 mod consumer;
 mod enablement_store;
 mod job_runner;

@@ -163,6 +163,7 @@ pub async fn start(
         metrics: WorkerMetrics::register(&metrics),
         hard_stop: CancellationToken::new(),
         started_delay: config.started_delay,
+        completed: Default::default(),
     });
 
     tracing::info!(instance = %id, name = %config.name, concurrency = config.concurrency, "worker started");
