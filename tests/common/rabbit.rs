@@ -3,6 +3,7 @@
 //! test keeps using the shared one. It runs Debian's `rabbitmq-server` (which
 //! `scripts/services` installs) as the current user, with no plugins.
 
+use super::cluster::free_port;
 use offloader::broker::{Broker, BrokerConfig};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -19,10 +20,6 @@ pub struct PrivateRabbit {
     node: String,
     child: Option<Child>,
     starts: u32,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 impl PrivateRabbit {
