@@ -363,7 +363,7 @@ async fn local_workflows_a_crash_interrupted_run_again_at_the_next_start() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_naming_a_model_it_does_not_carry_runs_only_on_workers_that_have_it() {
+async fn a_job_naming_a_model_it_does_not_carry_waits_for_a_worker_that_has_it() {
     let mut c = Cluster::new().await;
     let models = c.dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -386,23 +386,29 @@ async fn a_job_naming_a_model_it_does_not_carry_runs_only_on_workers_that_have_i
     let models_s = models.to_str().unwrap().to_owned();
     c.start_leader(&["--models", &models_s, "--launchers", launchers.to_str().unwrap()]).await;
 
-    // A worker with only the built-ins cannot resolve acme/thumbs: a clear error, no retry.
+    // A worker with only the built-ins cannot resolve acme/thumbs: it hands the job back, and
+    // the job waits (QUEUED, with the reason) instead of failing.
     let mut plain = c.start_worker("plain", &[]).await;
     put(&c, "/content/dam/a.jpg", jpeg(400, 300)).await;
-    let failed = asset_when_processed(&c, "/content/dam/a.jpg").await;
-    assert_eq!(failed["job"]["state"], "ERROR", "{failed}");
-    let job = c.job(failed["job"]["id"].as_str().unwrap()).await;
-    let reason = job["result"]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("no workflow model \"acme/thumbs\""), "{job}");
-    assert!(job["properties"].get("offloading.workflow.model.definition").is_none(), "{job}");
+    let asset = c.http.get(c.url("/api/assets/content/dam/a.jpg")).send().await.unwrap().json::<Value>().await.unwrap();
+    let id = asset["job"]["id"].as_str().expect("a job was started").to_owned();
+    let declined = c.wait_job_until(&id, Duration::from_secs(30), |j| j["declines"].as_u64().unwrap_or(0) >= 2).await;
+    assert_eq!(declined["state"], "QUEUED", "{declined}");
+    assert_eq!(declined["result"]["status"], "DECLINED", "{declined}");
+    let reason = declined["result"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no workflow model \"acme/thumbs\""), "{declined}");
+    assert!(declined["properties"].get("offloading.workflow.model.definition").is_none(), "{declined}");
     plain.terminate(Duration::from_secs(20));
 
-    // Given the leader's folder, a worker runs the model by name and version.
+    // Given the leader's folder, a worker runs the model by name and version: the same job.
     let _informed = c.start_worker("informed", &["--models", &models_s]).await;
-    put(&c, "/content/dam/b.jpg", jpeg(400, 300)).await;
-    let done = asset_when_processed(&c, "/content/dam/b.jpg").await;
+    let done = asset_when_processed(&c, "/content/dam/a.jpg").await;
     assert_eq!(done["job"]["state"], "SUCCEEDED", "{done}");
+    assert_eq!(done["job"]["id"], id.as_str(), "{done}");
     assert_eq!(dims(&done, "thumb.webp"), (100, 75));
     assert_eq!(rendition(&done, "thumb.webp")["mime_type"], "image/webp", "{done}");
+    let job = c.job(&id).await;
+    assert_eq!(job["worker"]["name"], "informed", "{job}");
+    assert!(job["declines"].as_u64().unwrap() >= 2, "{job}");
     finish(c).await;
 }

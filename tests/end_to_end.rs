@@ -15,7 +15,7 @@ async fn a_10_mib_input_goes_end_to_end_by_reference() {
     c.start_leader(&[]).await;
     let _worker = c.start_worker("w1", &[]).await;
     let broker = c.broker().await;
-    let tap = Tap::new(&broker, &broker.names().jobs_exchange(), "#").await;
+    let tap = Tap::new(&c.amqp, &broker.names().jobs_exchange(), "#").await;
     let input = random_file(c.dir.path(), "clip.mov", 10 << 20);
     let path = input.to_str().unwrap();
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cluster::{worker_of, Cluster};
+use common::cluster::{raw_channel, worker_of, Cluster};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Confirmation};
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Publishes `body` straight to `queue` (default exchange), persistent and
 /// confirmed, the way a misbehaving producer would.
-async fn publish_raw(broker: &Broker, queue: &str, body: &[u8]) {
-    let ch = broker.try_channel().await.expect("a channel");
+async fn publish_raw(amqp: &str, queue: &str, body: &[u8]) {
+    let ch = raw_channel(amqp).await;
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     let props = BasicProperties::default().with_delivery_mode(2).with_content_type("application/json".into());
     let confirm = ch
@@ -45,8 +45,8 @@ fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {
 }
 
 /// Takes `n` messages from the dead-letter queue, waiting up to 10 s for them.
-async fn take_dead(broker: &Broker, n: usize) -> Vec<lapin::message::Delivery> {
-    let ch = broker.try_channel().await.expect("a channel");
+async fn take_dead(amqp: &str, broker: &Broker, n: usize) -> Vec<lapin::message::Delivery> {
+    let ch = raw_channel(amqp).await;
     let queue = broker.names().dead_queue();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = Vec::new();
@@ -101,10 +101,10 @@ async fn malformed_messages_are_dead_lettered_with_the_reason_and_the_worker_goe
         (serde_json::to_vec(&newer).unwrap(), r#"schema "offloader.job.v2", expected offloader.job.v1"#),
     ];
     for (body, _) in &poison {
-        publish_raw(&broker, &queue, body).await;
+        publish_raw(&c.amqp, &queue, body).await;
     }
 
-    let dead = take_dead(&broker, poison.len()).await;
+    let dead = take_dead(&c.amqp, &broker, poison.len()).await;
     let by_body: HashMap<&[u8], &lapin::message::Delivery> = dead.iter().map(|d| (d.data.as_slice(), d)).collect();
     for (body, expected) in &poison {
         let d = by_body

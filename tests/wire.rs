@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::Utc;
-use common::cluster::{Cluster, Tap};
+use common::cluster::{raw_channel, Cluster, Tap};
 use common::schema::{assert_valid, assert_valid_message};
 use lapin::message::Delivery;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
@@ -51,9 +51,9 @@ async fn jobs_announcements_and_control_commands_match_their_schemas() {
     c.start_leader(&[]).await;
     let broker = c.broker().await;
     let names = broker.names().clone();
-    let jobs = Tap::new(&broker, &names.jobs_exchange(), "#").await;
-    let announcements = Tap::new(&broker, &names.topology_exchange(), "").await;
-    let control = Tap::new(&broker, &names.control_exchange(), "#").await;
+    let jobs = Tap::new(&c.amqp, &names.jobs_exchange(), "#").await;
+    let announcements = Tap::new(&c.amqp, &names.topology_exchange(), "").await;
+    let control = Tap::new(&c.amqp, &names.control_exchange(), "#").await;
     let _w1 = c.start_worker("w1", &[]).await;
     let w1_id = c.instance("w1").await.expect("w1 in the topology")["id"].as_str().unwrap().to_owned();
 
@@ -166,13 +166,14 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
     // No leader: we play its part, so the replies come to a queue we read.
     let c = Cluster::new().await;
     let broker = c.broker().await;
-    let ch = broker.try_channel().await.unwrap();
-    broker.declare_exchanges(&ch).await.unwrap();
+    let setup = broker.setup().await.unwrap();
+    setup.declare_exchanges().await.unwrap();
     let echo: Topic = "offloader/echo".parse().unwrap();
     let fail: Topic = "offloader/fail".parse().unwrap();
     for t in [&echo, &fail] {
-        broker.declare_topic_queue(&ch, t).await.unwrap();
+        setup.declare_topic_queue(t).await.unwrap();
     }
+    let ch = raw_channel(&c.amqp).await;
     let replies = ch
         .queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
         .await

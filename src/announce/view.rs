@@ -1,11 +1,9 @@
 //! What this instance knows of the others, from their announcements.
 
 use super::HeartbeatConfig;
-use crate::broker::{run_subscription, Broker, BrokerError, Channel, Consumer, Delivery, Subscriber};
+use crate::broker::{run_subscription, Broker, BrokerError, Consume, Delivery, Setup, Subscriber};
 use crate::protocol::message::{decode_announcement, Announcement};
 use crate::protocol::{InstanceId, Role, Topic};
-use lapin::options::BasicConsumeOptions;
-use lapin::types::FieldTable;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -78,24 +76,18 @@ impl Subscriber for ViewSubscriber {
         "topology view".into()
     }
 
-    async fn subscribe(&mut self, broker: &Broker, ch: &Channel) -> Result<Consumer, BrokerError> {
-        let exchange = broker.names().topology_exchange();
-        let queue = broker.declare_private_queue(ch, &exchange, "").await?;
-        Ok(ch
-            .basic_consume(
-                queue.into(),
-                "".into(),
-                BasicConsumeOptions { no_ack: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await?)
+    async fn subscribe(&mut self, setup: &Setup) -> Result<Consume, BrokerError> {
+        let exchange = setup.broker().names().topology_exchange();
+        let queue = setup.declare_private_queue(&exchange, "").await?;
+        // Heartbeats are worthless once stale: nothing to acknowledge.
+        Ok(Consume::queue(queue).no_ack())
     }
 
-    async fn handle(&mut self, _ch: &Channel, batch: Vec<Delivery>) {
+    async fn handle(&mut self, batch: Vec<Delivery>) {
         let mut changed = false;
         let mut new_peer = false;
         for d in batch {
-            let ann = match decode_announcement(&d.data) {
+            let ann = match decode_announcement(d.data()) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(error = %e, "ignoring malformed announcement");

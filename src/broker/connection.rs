@@ -77,7 +77,7 @@ impl Broker {
     }
 
     /// One attempt at a fresh channel, bounded by [`ATTEMPT_TIMEOUT`].
-    pub async fn try_channel(&self) -> Result<Channel, BrokerError> {
+    pub(crate) async fn try_channel(&self) -> Result<Channel, BrokerError> {
         let attempt = async {
             let conn = self.pool.get().await.map_err(|e| BrokerError::Pool(e.to_string()))?;
             Ok(conn.create_channel().await?)
@@ -91,7 +91,7 @@ impl Broker {
 
     /// A fresh channel, waiting (with backoff) for as long as RabbitMQ is away,
     /// or `None` once `cancel` fires.
-    pub async fn channel(&self, cancel: &CancellationToken) -> Option<Channel> {
+    pub(crate) async fn channel(&self, cancel: &CancellationToken) -> Option<Channel> {
         let mut backoff = Backoff::reconnect();
         loop {
             match self.try_channel().await {

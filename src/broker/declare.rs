@@ -1,15 +1,21 @@
-//! Declaring the AMQP objects of the map. Declarations are idempotent, so every
-//! process declares what it relies on; all of them must use identical arguments,
-//! which is why the arguments live here and nowhere else.
+//! Declaring the AMQP objects of the map. Declarations are idempotent, so every process
+//! declares what it relies on; all of them must use identical arguments, which is why the
+//! arguments live here and nowhere else (`docs/protocol.md` lists them for other languages).
 
 use super::{Broker, BrokerError};
 use crate::protocol::Topic;
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 fn durable() -> ExchangeDeclareOptions {
     ExchangeDeclareOptions { durable: true, ..Default::default() }
+}
+
+fn durable_queue() -> QueueDeclareOptions {
+    QueueDeclareOptions { durable: true, ..Default::default() }
 }
 
 fn quorum_args() -> FieldTable {
@@ -18,22 +24,40 @@ fn quorum_args() -> FieldTable {
     args
 }
 
-impl Broker {
+/// A channel for declaring things: what a [`Subscriber`](super::Subscriber) gets on every fresh
+/// channel, and what [`Broker::setup`] hands out. Any failed declaration closes the channel
+/// (that is AMQP), so after an error take a new one.
+#[derive(Clone)]
+pub struct Setup {
+    broker: Broker,
+    ch: Channel,
+}
+
+impl Setup {
+    pub(crate) fn new(broker: Broker, ch: Channel) -> Self {
+        Setup { broker, ch }
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Whether the channel is still usable.
+    pub fn is_open(&self) -> bool {
+        self.ch.status().connected()
+    }
+
     /// The exchanges every instance uses, and the dead-letter queue behind them.
-    pub async fn declare_exchanges(&self, ch: &Channel) -> Result<(), BrokerError> {
-        let n = self.names();
+    pub async fn declare_exchanges(&self) -> Result<(), BrokerError> {
+        let n = self.broker.names();
+        let ch = &self.ch;
         ch.exchange_declare(n.jobs_exchange().into(), ExchangeKind::Topic, durable(), FieldTable::default()).await?;
         ch.exchange_declare(n.topology_exchange().into(), ExchangeKind::Fanout, durable(), FieldTable::default())
             .await?;
         ch.exchange_declare(n.control_exchange().into(), ExchangeKind::Topic, durable(), FieldTable::default()).await?;
         ch.exchange_declare(n.dead_letter_exchange().into(), ExchangeKind::Fanout, durable(), FieldTable::default())
             .await?;
-        ch.queue_declare(
-            n.dead_queue().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
-            quorum_args(),
-        )
-        .await?;
+        ch.queue_declare(n.dead_queue().into(), durable_queue(), quorum_args()).await?;
         ch.queue_bind(
             n.dead_queue().into(),
             n.dead_letter_exchange().into(),
@@ -45,52 +69,49 @@ impl Broker {
         Ok(())
     }
 
-    /// The work queue of one topic: a quorum queue (replicated, survives broker
-    /// restarts) with a delivery limit, so a message that keeps killing workers is
-    /// dead-lettered instead of looping, bound to the jobs exchange by its exact
-    /// routing key.
-    pub async fn declare_topic_queue(&self, ch: &Channel, topic: &Topic) -> Result<(), BrokerError> {
-        let n = self.names();
+    /// The work queue of one topic: a quorum queue (replicated, survives broker restarts)
+    /// with a delivery limit, so a message that keeps killing workers is dead-lettered instead
+    /// of looping, bound to the jobs exchange by its exact routing key.
+    pub async fn declare_topic_queue(&self, topic: &Topic) -> Result<(), BrokerError> {
+        let n = self.broker.names();
         let mut args = quorum_args();
-        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.config().delivery_limit as i32));
+        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.broker.config().delivery_limit as i32));
         args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(n.dead_letter_exchange())));
         let queue = n.topic_queue(topic);
-        ch.queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+        self.ch
+            .queue_declare(queue.as_str().into(), durable_queue(), args)
+            .await
+            .map_err(|e| BrokerError::from_declare(e, &queue))?;
+        self.ch
+            .queue_bind(
+                queue.as_str().into(),
+                n.jobs_exchange().into(),
+                topic.routing_key().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
-        ch.queue_bind(
-            queue.into(),
-            n.jobs_exchange().into(),
-            topic.routing_key().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
         Ok(())
     }
 
-    /// The leader's outbox. Single active consumer: a standby leader may attach
-    /// and takes over only when the active one goes.
-    pub async fn declare_replies_queue(&self, ch: &Channel) -> Result<(), BrokerError> {
+    /// The leader's outbox. Single active consumer: a standby leader may attach and takes over
+    /// only when the active one goes.
+    pub async fn declare_replies_queue(&self) -> Result<(), BrokerError> {
         let mut args = quorum_args();
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-        ch.queue_declare(
-            self.names().replies_queue().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
-            args,
-        )
-        .await?;
+        let queue = self.broker.names().replies_queue();
+        self.ch
+            .queue_declare(queue.as_str().into(), durable_queue(), args)
+            .await
+            .map_err(|e| BrokerError::from_declare(e, &queue))?;
         Ok(())
     }
 
-    /// A private, server-named queue bound to `exchange`, gone when its channel
-    /// closes: how announcements and control commands reach one process.
-    pub async fn declare_private_queue(
-        &self,
-        ch: &Channel,
-        exchange: &str,
-        routing_key: &str,
-    ) -> Result<String, BrokerError> {
-        let q = ch
+    /// A private, server-named queue bound to `exchange`, gone when its channel closes: how
+    /// announcements and control commands reach one process.
+    pub async fn declare_private_queue(&self, exchange: &str, routing_key: &str) -> Result<String, BrokerError> {
+        let q = self
+            .ch
             .queue_declare(
                 "".into(),
                 QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
@@ -98,19 +119,27 @@ impl Broker {
             )
             .await?;
         let name = q.name().to_string();
-        ch.queue_bind(
-            name.as_str().into(),
-            exchange.into(),
-            routing_key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+        self.ch
+            .queue_bind(
+                name.as_str().into(),
+                exchange.into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         Ok(name)
     }
+}
 
-    /// Messages waiting in a queue and consumers attached, or `None` if it does
-    /// not exist (a passive declare answers without creating anything).
+impl Broker {
+    /// A fresh channel for declarations.
+    pub async fn setup(&self) -> Result<Setup, BrokerError> {
+        Ok(Setup::new(self.clone(), self.try_channel().await?))
+    }
+
+    /// Messages waiting in a queue and consumers attached, or `None` if it does not exist (a
+    /// passive declare answers without creating anything).
     pub async fn queue_depth(&self, queue: &str) -> Result<Option<QueueDepth>, BrokerError> {
         let ch = self.try_channel().await?;
         let res = ch
@@ -126,18 +155,17 @@ impl Broker {
                 let _ = ch.close(200, "done".into()).await;
                 Ok(Some(depth))
             }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => match BrokerError::from_declare(e, queue) {
+                BrokerError::MissingQueue { .. } => Ok(None),
+                other => Err(other),
+            },
         }
     }
-}
 
-impl Broker {
     /// Deletes this namespace's AMQP objects: the given topic queues, the reply and
-    /// dead-letter queues and the exchanges. Benchmarks and tests call it to leave
-    /// the broker as they found it; deleting something already gone is not an error.
+    /// dead-letter queues and the exchanges. Benchmarks and tests call it to leave the broker
+    /// as they found it; deleting something already gone is not an error.
     pub async fn delete_namespace(&self, topics: &[Topic]) -> Result<(), BrokerError> {
-        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
         let n = self.names();
         let mut queues: Vec<String> = topics.iter().map(|t| n.topic_queue(t)).collect();
         queues.push(n.replies_queue());
@@ -164,8 +192,4 @@ impl Broker {
 pub struct QueueDepth {
     pub messages: u32,
     pub consumers: u32,
-}
-
-fn is_not_found(e: &lapin::Error) -> bool {
-    e.to_string().contains("NOT_FOUND") || e.to_string().contains("404")
 }

@@ -1,10 +1,14 @@
-//! RabbitMQ plumbing: connections, the AMQP objects of the map, confirmed
-//! publishing and supervised consumers. Knows nothing of leaders or workers.
+//! RabbitMQ plumbing: connections, the AMQP objects of the map, confirmed publishing,
+//! supervised consumers and dead-lettering. Knows nothing of leaders or workers, and nothing
+//! outside this module sees lapin: runtimes speak in [`Outgoing`] messages, [`Delivery`]s and
+//! [`Subscriber`]s.
 
 mod backoff;
 mod config;
 mod connection;
+mod dead_letter;
 mod declare;
+mod delivery;
 mod error;
 mod names;
 mod publisher;
@@ -13,12 +17,10 @@ mod subscription;
 pub use backoff::Backoff;
 pub use config::BrokerConfig;
 pub use connection::Broker;
-pub use declare::QueueDepth;
+pub use dead_letter::{dead_letter, publish_dead_letter, DEAD_LETTER_KIND, REASON_HEADER};
+pub use declare::{QueueDepth, Setup};
+pub use delivery::Delivery;
 pub use error::BrokerError;
 pub use names::Names;
 pub use publisher::{Outgoing, Publisher};
-pub use subscription::{run_subscription, Subscriber};
-
-/// Re-exported so runtimes can name deliveries and channels without depending
-/// on lapin's module layout.
-pub use lapin::{message::Delivery, Channel, Consumer};
+pub use subscription::{run_subscription, Consume, Subscriber};

@@ -1,9 +1,9 @@
 //! `offloader asset get|rendition` and `offloader launchers`: reading the asset repository and
 //! the launcher configuration through the leader's API.
 
-use super::client::LeaderClient;
 use super::settings::Global;
 use anyhow::Context as _;
+use offloader::client::LeaderClient;
 use offloader::protocol::AssetPath;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,12 +6,12 @@
 //! as `submit` does. A summary follows: ingested (created, modified), unchanged, failed with
 //! reasons. The exit status is 1 when anything failed.
 
-use super::client::LeaderClient;
 use super::settings::Global;
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use offloader::leader::{AssetChange, IngestOutcome};
+use offloader::client::LeaderClient;
+use offloader::protocol::api::{AssetChange, IngestOutcome};
 use offloader::protocol::AssetPath;
 use serde_json::json;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,8 @@
 //! `offloader job ...`: the job console, read from the leader's ledger.
 
-use super::client::LeaderClient;
 use super::settings::{parse_duration, Global};
-use anyhow::Context as _;
-use offloader::leader::JobRecord;
+use offloader::client::LeaderClient;
+use offloader::protocol::api::JobRecord;
 use offloader::protocol::JobId;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,13 +57,9 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
             } else {
-                let jobs: Vec<JobRecord> = serde_json::from_value(answer["jobs"].clone())
-                    .context("the leader's job list is not what this client expects")?;
-                print_table(&jobs);
-                if let Some(counts) = answer["counts"].as_object() {
-                    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    println!("\nall jobs: {}", summary.join(" "));
-                }
+                print_table(&answer.jobs);
+                let summary: Vec<String> = answer.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("\nall jobs: {}", summary.join(" "));
             }
         }
     }

@@ -1,11 +1,6 @@
 //! Command-line wiring: one module per subcommand, plus the settings they share.
 
 mod assets;
-mod bench;
-mod bench_dam;
-mod bench_raw;
-mod bench_renditions;
-mod client;
 mod ingest;
 mod jobs;
 mod leader;
@@ -58,8 +53,6 @@ enum Command {
     Asset(assets::Command),
     /// List the workflow launchers the leader runs.
     Launchers(assets::LaunchersArgs),
-    /// Measure end-to-end throughput and latency on the real services.
-    Bench(bench::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -82,7 +75,6 @@ pub fn main() -> ExitCode {
             Command::Ingest(args) => ingest::run(&cli.global, args).await,
             Command::Asset(cmd) => assets::run(&cli.global, cmd).await,
             Command::Launchers(args) => assets::launchers(&cli.global, args).await,
-            Command::Bench(args) => bench::run(&cli.global, args).await,
         }
     });
     match result {

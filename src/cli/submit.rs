@@ -1,12 +1,12 @@
 //! `offloader submit`: upload inputs to the datastore, create a job on the
 //! leader, and (with `--wait`) wait for its result.
 
-use super::client::LeaderClient;
 use super::settings::{parse_duration, Global};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use offloader::leader::JobRecord;
-use offloader::protocol::job::INPUT_PAYLOAD;
+use offloader::client::LeaderClient;
+use offloader::protocol::api::JobRecord;
+use offloader::protocol::offloading::INPUT_PAYLOAD;
 use offloader::protocol::{JobState, PayloadEntry, Properties};
 use serde_json::Value;
 use std::path::PathBuf;

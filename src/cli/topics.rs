@@ -1,8 +1,8 @@
 //! `offloader topics`: the Offloading Browser on the command line.
 
-use super::client::LeaderClient;
 use super::settings::Global;
-use offloader::leader::{InstanceView, TopicsReport};
+use offloader::client::LeaderClient;
+use offloader::protocol::api::{InstanceView, TopicsReport};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]

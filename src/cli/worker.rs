@@ -4,13 +4,12 @@ use super::settings::{parse_duration, Global};
 use super::shutdown;
 use anyhow::{bail, Context as _};
 use offloader::announce::HeartbeatConfig;
+use offloader::consumer::{register_builtin_as, register_builtins, ConsumerRegistry, WorkflowConsumer};
 use offloader::metrics::{self, MetricsRegistry};
 use offloader::models::ModelRegistry;
 use offloader::protocol::workflow::OFFLOADING_TOPIC;
 use offloader::protocol::TopicPattern;
-use offloader::worker::{
-    self, register_builtin_as, register_builtins, ConsumerRegistry, WorkerConfig, WorkflowConsumer,
-};
+use offloader::worker::{self, WorkerConfig};
 use offloader_renditions::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;

@@ -7,9 +7,10 @@
 //! - a blob is never overwritten, so any number of workers may store the same output at once,
 //! - every reader verifies what it fetched against the reference ([`DatastoreError::Corrupt`]).
 //!
-//! Two implementations of [`BlobStore`]: [`S3BlobStore`] (any S3-compatible server: MinIO in
-//! production, SeaweedFS on development and CI machines) and [`FsBlobStore`] (a shared
-//! directory, like AEM's FileDataStore). [`open`] picks one from a [`DatastoreConfig`].
+//! Two implementations of [`BlobStore`] to deploy: [`S3BlobStore`] (any S3-compatible server:
+//! MinIO in production, SeaweedFS on development and CI machines) and [`FsBlobStore`] (a shared
+//! directory, like AEM's FileDataStore); [`open`] picks one from a [`DatastoreConfig`].
+//! [`MemoryBlobStore`] keeps blobs in memory, for tests of consumers.
 //!
 //! Layout, the same in both: `<namespace>/blobs/<first two hex digits>/<sha256>`. The two-digit
 //! fan-out keeps directories small; the namespace isolates tenants and test runs.
@@ -18,12 +19,14 @@ mod config;
 mod digest;
 mod error;
 mod fs;
+mod memory;
 mod s3;
 
 pub use config::{DatastoreConfig, Location};
 pub use digest::{hash_bytes, hash_file, BlobHasher};
 pub use error::DatastoreError;
 pub use fs::FsBlobStore;
+pub use memory::MemoryBlobStore;
 pub use s3::S3BlobStore;
 
 use crate::protocol::blob::{BlobRef, Sha256Hex};

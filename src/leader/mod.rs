@@ -1,31 +1,20 @@
-//! The leader runtime: accepts jobs, records them in its ledger, publishes them,
+//! The leader runtime: accepts jobs and assets, records them in its ledger, publishes jobs,
 //! and applies what workers report back.
+//!
+//! - [`jobs`]: creating, publishing and republishing jobs; the lifecycle rules; applying
+//!   completions; waiting.
+//! - [`ledger`]: the durable store of jobs and of documents kept in step with them.
+//! - [`assets`]: the asset repository, ingestion, the watch folder.
+//! - [`workflows`]: launchers, the job that runs a workflow, local runs.
+//! - [`topology`]: the Offloading Browser's view and live topic changes.
+//! - [`http`]: the API over all of it.
 
-mod assets;
-mod assets_http;
-mod http;
-mod ingest;
-mod job_manager;
-mod launch;
-mod launchers;
-mod ledger;
-mod local;
-mod metrics;
-mod poller;
-mod record;
+pub mod assets;
+pub mod http;
+pub mod jobs;
+pub mod ledger;
 mod runtime;
-mod topology;
-mod waiters;
-mod watch;
+pub mod topology;
+pub mod workflows;
 
-pub use crate::models::{ModelRegistry, ModelsError};
-pub use assets::{Asset, AssetChange, AssetJob, AssetRepository, RenditionRecord};
-pub use ingest::{IngestOutcome, StartedJob};
-pub use job_manager::{JobError, JobManager, NewJob};
-pub use launchers::{AssetEvent, Launcher, Launchers, LaunchersError};
-pub use ledger::{JobFilter, Ledger, LedgerError};
-pub use local::LocalConfig;
-pub use record::{Effect, JobRecord, RetryPolicy, WorkerRef};
 pub use runtime::{start, LeaderConfig, LeaderError, LeaderHandle};
-pub use topology::{ConsumerView, InstanceView, QueueView, TopicsReport};
-pub use watch::WatchConfig;

@@ -1,27 +1,23 @@
-//! The leader process: the job ledger, the reply poller, the republisher, the
-//! announcements and the HTTP API, started together and stopped together.
+//! The leader process: the ledger, the reply poller, the republisher, local workflows, the
+//! watch folder, the announcements and the HTTP API, started together and stopped together.
 
-use super::assets::AssetRepository;
-use super::assets_http::{self, AssetsState};
+use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
 use super::http::{router, ApiState};
-use super::ingest::Ingestor;
-use super::job_manager::{JobError, JobManager};
-use super::launchers::{Launchers, LaunchersError};
+use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, ReplyPoller, RetryPolicy};
 use super::ledger::{Ledger, LedgerError};
-use super::local::{LocalConfig, LocalRunner};
-use super::metrics::LeaderMetrics;
-use super::poller::ReplyPoller;
-use super::record::{RetryPolicy, WorkerRef};
-use super::watch::{watch_loop, WatchConfig};
+use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
 use crate::announce::{spawn_announcer, spawn_view, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
+use crate::consumer::WorkflowConsumer;
 use crate::datastore::BlobStore;
 use crate::identity::{self, IdentityError};
 use crate::metrics::MetricsRegistry;
 use crate::models::{ModelRegistry, ModelsError};
+use crate::protocol::api::WorkerRef;
 use crate::protocol::message::Announcement;
 use crate::protocol::workflow::MAX_PERIOD_S;
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role};
+use offloader_renditions::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +53,8 @@ pub struct LeaderConfig {
     pub watch: Option<WatchConfig>,
     /// How workflows without an offload step run on the leader itself.
     pub local: LocalConfig,
+    /// Largest asset upload accepted over HTTP, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl LeaderConfig {
@@ -74,6 +72,7 @@ impl LeaderConfig {
             launchers_file: None,
             watch: None,
             local: LocalConfig::default(),
+            max_upload_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -109,8 +108,8 @@ pub struct LeaderHandle {
 }
 
 impl LeaderHandle {
-    /// Stops taking replies and requests, and waits for the parts to finish.
-    /// Unacked replies stay in the queue for the next start.
+    /// Stops taking replies and requests, and waits for the parts to finish. Unacked replies
+    /// stay in the queue for the next start.
     pub async fn shutdown(self) {
         self.cancel.cancel();
         for t in self.tasks {
@@ -150,23 +149,27 @@ pub async fn start(
     if config.watch.is_some() && store.is_none() {
         return Err(LeaderError::WatchWithoutStore);
     }
-    let setup = broker.try_channel().await?;
-    broker.declare_exchanges(&setup).await?;
-    broker.declare_replies_queue(&setup).await?;
-    let _ = setup.close(200, "declared".into()).await;
+    let setup = broker.setup().await?;
+    setup.declare_exchanges().await?;
+    setup.declare_replies_queue().await?;
+    drop(setup);
 
-    let ledger = Ledger::open(&config.data_dir.join("ledger.sqlite"))?;
+    let ledger = Ledger::open_sqlite(&config.data_dir.join("ledger.sqlite"), Arc::new(AssetProjection))?;
+    tracing::info!(ledger = %ledger.describe(), "ledger open");
     // Short patience: a request that creates a job while RabbitMQ is away answers within
     // seconds with the job recorded (NEW); the republisher sends it once the broker is back.
     let publisher = Arc::new(Publisher::new(broker.clone()).with_patience(PUBLISH_PATIENCE));
     let leader_metrics = LeaderMetrics::register(&metrics);
-    let repo = AssetRepository::new(ledger.clone());
-    let jobs = Arc::new(JobManager::new(ledger, publisher.clone(), config.retry, leader_metrics).await?);
+    let completions = Arc::new(Completions::new(ledger.clone(), config.retry, leader_metrics.clone()));
+    let jobs = Arc::new(
+        JobManager::new(ledger.clone(), publisher.clone(), completions.clone(), leader_metrics.clone()).await?,
+    );
     let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
     let local = store.clone().map(|store| {
         let me = WorkerRef { id, name: config.name.clone() };
-        LocalRunner::new(jobs.clone(), store, me, config.local, cancel.clone())
+        let consumer = WorkflowConsumer::with_models((*models).clone(), Limits::default());
+        LocalRunner::new(jobs.clone(), store, consumer, me, config.local, cancel.clone())
     });
     if let Some(local) = &local {
         let resumed = local.resume().await?;
@@ -181,15 +184,17 @@ pub async fn start(
             }
         }));
     }
+    let repo = AssetRepository::new(ledger);
     let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers, local });
 
     let pause = config.poll_interval.unwrap_or_else(|| poll_interval(&ingestor.models, &ingestor.launchers));
     tracing::info!(poll_interval_ms = pause.as_millis() as u64, "reply poller pause between drains");
     let poller = ReplyPoller {
-        jobs: jobs.clone(),
+        completions,
         publisher: publisher.clone(),
         poll_interval: pause,
         batch: config.reply_batch,
+        malformed: leader_metrics.replies_malformed.clone(),
     };
     tasks.push(tokio::spawn({
         let (broker, cancel) = (broker.clone(), cancel.clone());
@@ -197,7 +202,7 @@ pub async fn start(
             run_subscription(broker, poller, cancel).await;
         }
     }));
-    tasks.push(tokio::spawn(jobs.clone().republish_loop(Duration::from_millis(500), cancel.clone())));
+    tasks.push(tokio::spawn(republish_loop(jobs.clone(), Duration::from_millis(500), cancel.clone())));
 
     let http = match config.http {
         Some(addr) => {
@@ -252,23 +257,22 @@ pub async fn start(
         }
     }));
 
-    if let (Some(watch), Some(store)) = (config.watch.clone(), store.clone()) {
-        tasks.push(tokio::spawn(watch_loop(watch, store, ingestor.clone(), cancel.clone())));
+    if let (Some(w), Some(store)) = (config.watch.clone(), store.clone()) {
+        tasks.push(tokio::spawn(watch::watch_loop(w, store, ingestor.clone(), cancel.clone())));
     }
 
     let bound = match http {
         Some((addr, listener)) => {
-            let assets =
-                assets_http::router(AssetsState { ingestor, store: store.clone(), token: config.token.clone() });
             let app = router(ApiState {
                 jobs: jobs.clone(),
+                ingestor,
                 view: view.clone(),
                 publisher: publisher.clone(),
                 store,
                 metrics,
                 token: config.token.clone(),
-            })
-            .merge(assets);
+                max_upload_bytes: config.max_upload_bytes,
+            });
             let cancel = cancel.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await {

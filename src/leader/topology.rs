@@ -1,94 +1,56 @@
 //! The Offloading Browser: which instance consumes which topic, and live changes.
 
-use super::job_manager::JobManager;
+use super::jobs::JobManager;
 use crate::announce::{Peer, TopologyView};
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher};
+use crate::protocol::api::{ConsumerView, InstanceView, QueueView, TopicsReport};
 use crate::protocol::message::{ControlAction, ControlCommand, CONTROL_SCHEMA};
-use crate::protocol::{Enablement, InstanceId, Role, Topic, TopicPattern, TopicState};
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use crate::protocol::Role;
 use std::time::Duration;
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TopicsReport {
-    pub instances: Vec<InstanceView>,
-    pub topics: Vec<QueueView>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InstanceView {
-    pub id: InstanceId,
-    pub name: String,
-    pub role: Role,
-    pub host: String,
-    pub pid: u32,
-    pub version: String,
-    pub endpoints: Vec<String>,
-    pub last_seen_ms: u64,
-    pub draining: bool,
-    pub enablement: Enablement,
-    /// Each registered consumer's topic pattern and its state on this instance.
-    pub consumers: Vec<ConsumerView>,
-    /// Topic queues this instance consumes now.
-    pub consuming: Vec<Topic>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ConsumerView {
-    pub topic: TopicPattern,
-    pub state: TopicState,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct QueueView {
-    pub topic: Topic,
-    pub queue: String,
-    /// Jobs waiting (ready) in the queue; `None` if the queue is missing.
-    pub messages: Option<u32>,
-    pub consumers: Option<u32>,
-}
-
-impl InstanceView {
-    pub fn from_peer(p: &Peer) -> Self {
-        let a = &p.announcement;
-        InstanceView {
-            id: a.instance.id,
-            name: a.instance.name.clone(),
-            role: a.instance.role,
-            host: a.instance.host.clone(),
-            pid: a.instance.pid,
-            version: a.instance.version.clone(),
-            endpoints: a.instance.endpoints.clone(),
-            last_seen_ms: p.last_seen.elapsed().as_millis() as u64,
-            draining: a.draining,
-            enablement: a.enablement.clone(),
-            consumers: a
-                .consumers
-                .iter()
-                .map(|c| ConsumerView { topic: c.clone(), state: a.enablement.state_of(c) })
-                .collect(),
-            consuming: if a.instance.role == Role::Worker { a.topics.clone() } else { vec![] },
-        }
+/// One peer as the API shows it.
+pub fn instance_view(p: &Peer) -> InstanceView {
+    let a = &p.announcement;
+    InstanceView {
+        id: a.instance.id,
+        name: a.instance.name.clone(),
+        role: a.instance.role,
+        host: a.instance.host.clone(),
+        pid: a.instance.pid,
+        version: a.instance.version.clone(),
+        endpoints: a.instance.endpoints.clone(),
+        last_seen_ms: p.last_seen.elapsed().as_millis() as u64,
+        draining: a.draining,
+        enablement: a.enablement.clone(),
+        consumers: a
+            .consumers
+            .iter()
+            .map(|c| ConsumerView { topic: c.clone(), state: a.enablement.state_of(c) })
+            .collect(),
+        consuming: if a.instance.role == Role::Worker { a.topics.clone() } else { vec![] },
     }
 }
 
-impl TopicsReport {
-    pub async fn build(view: &TopologyView, jobs: &JobManager, broker: &Broker) -> Result<Self, BrokerError> {
-        let instances = view.peers().iter().map(InstanceView::from_peer).collect();
-        let known = jobs.topics().borrow().clone();
-        let mut topics = Vec::new();
-        for topic in known {
-            let queue = broker.names().topic_queue(&topic);
-            let depth = broker.queue_depth(&queue).await?;
-            topics.push(QueueView {
-                topic,
-                queue,
-                messages: depth.map(|d| d.messages),
-                consumers: depth.map(|d| d.consumers),
-            });
-        }
-        Ok(TopicsReport { instances, topics })
+/// Every live instance and every topic queue with its depth: the Offloading Browser's data.
+pub async fn topics_report(
+    view: &TopologyView,
+    jobs: &JobManager,
+    broker: &Broker,
+) -> Result<TopicsReport, BrokerError> {
+    let instances = view.peers().iter().map(instance_view).collect();
+    let known = jobs.topics().borrow().clone();
+    let mut topics = Vec::new();
+    for topic in known {
+        let queue = broker.names().topic_queue(&topic);
+        let depth = broker.queue_depth(&queue).await?;
+        topics.push(QueueView {
+            topic,
+            queue,
+            messages: depth.map(|d| d.messages),
+            consumers: depth.map(|d| d.consumers),
+        });
     }
+    Ok(TopicsReport { instances, topics })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,17 +63,6 @@ pub enum ControlError {
     NoConfirmation(String, Duration),
     #[error(transparent)]
     Broker(#[from] BrokerError),
-}
-
-impl ControlError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ControlError::UnknownInstance(_) => StatusCode::NOT_FOUND,
-            ControlError::NotListening(_) => StatusCode::CONFLICT,
-            ControlError::NoConfirmation(..) => StatusCode::GATEWAY_TIMEOUT,
-            ControlError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
 }
 
 /// Sends a command to one instance and waits until its announcement shows the
@@ -156,7 +107,7 @@ pub async fn send_control(
     loop {
         if let Some(p) = view.peer(&id) {
             if p.announcement.enablement == expected {
-                return Ok(InstanceView::from_peer(&p));
+                return Ok(instance_view(&p));
             }
         }
         tokio::select! {

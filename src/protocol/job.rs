@@ -7,11 +7,6 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// AEM's property naming the repository paths a job reads (comma-separated there).
-pub const INPUT_PAYLOAD: &str = "offloading.input.payload";
-/// AEM's property naming the repository paths a job writes back.
-pub const OUTPUT_PAYLOAD: &str = "offloading.output.payload";
-
 /// A job's identity. Time-ordered (UUIDv7) so ledger listings sort by creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -59,7 +54,7 @@ pub struct PayloadEntry {
 /// Where a job is in its life, as the leader's ledger records it. The names are
 /// Sling's, plus `NEW` for the short window between recording a job and the
 /// broker confirming it: a job is never QUEUED without that confirm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     /// Recorded, not yet confirmed by the broker.
@@ -139,8 +134,12 @@ pub enum JobResult {
     /// Did not work this time. With `retry`, the leader tries again later (up to
     /// the job's attempt limit); without, the job ends in `ERROR`.
     Failed { reason: String, retry: bool },
-    /// Pointless to retry (bad input, unknown model...): the job ends in `ERROR`.
+    /// Pointless to retry (bad input...): the job ends in `ERROR`.
     Cancel { reason: String },
+    /// Not for this worker: it lacks what the job needs (a workflow model it does not have,
+    /// say), though another may have it. The job goes back to its queue for another worker;
+    /// a declined attempt does not count against the job's attempts.
+    Declined { reason: String },
 }
 
 impl JobResult {
@@ -150,6 +149,20 @@ impl JobResult {
 
     pub fn cancel(reason: impl Into<String>) -> Self {
         JobResult::Cancel { reason: reason.into() }
+    }
+
+    pub fn declined(reason: impl Into<String>) -> Self {
+        JobResult::Declined { reason: reason.into() }
+    }
+
+    /// The reason given, for any result but OK.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            JobResult::Ok => None,
+            JobResult::Failed { reason, .. } | JobResult::Cancel { reason } | JobResult::Declined { reason } => {
+                Some(reason)
+            }
+        }
     }
 }
 

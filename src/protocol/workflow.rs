@@ -16,7 +16,6 @@
 //! Everything here is pure: validation, defaults and the built-ins. Loading models from a
 //! folder is in `crate::models`.
 
-use super::job::Properties;
 use super::topic::Topic;
 use serde::{Deserialize, Serialize};
 
@@ -31,17 +30,6 @@ pub const OFFLOADING_TOPIC: &str = "com/adobe/granite/workflow/offloading";
 /// a crash resumes them, but never published: the job manager refuses this topic for
 /// submissions, and nothing declares a queue for it.
 pub const LOCAL_TOPIC: &str = "offloader/local";
-
-/// Job property: id of the model the worker runs (AEM's `offloading.workflow.model`).
-pub const WORKFLOW_MODEL: &str = "offloading.workflow.model";
-/// Job property: version of that model, so a worker without the definition can resolve it.
-pub const WORKFLOW_MODEL_VERSION: &str = "offloading.workflow.model.version";
-/// Job property: the model itself, as JSON, when the offload step says `include_model`.
-pub const WORKFLOW_MODEL_DEFINITION: &str = "offloading.workflow.model.definition";
-/// Job property: the asset path the workflow runs on (AEM's `offloading.workflow.payload`).
-pub const WORKFLOW_PAYLOAD: &str = "offloading.workflow.payload";
-/// Job property: the leader-side model that started the job (e.g. `dam/update_asset_offloading`).
-pub const WORKFLOW_LAUNCHED_BY: &str = "offloading.workflow.launched_by";
 
 /// Id of the built-in "DAM Update Asset" model.
 pub const DAM_UPDATE_ASSET: &str = "dam/update_asset";
@@ -93,6 +81,10 @@ pub struct OffloadStep {
     /// resolve the model by id and version.
     #[serde(default = "yes")]
     pub include_model: bool,
+    /// Have the worker return the model it ran with its results ("Add Model To Output"), so
+    /// the asset records exactly which model and version made its renditions.
+    #[serde(default)]
+    pub include_model_output: bool,
     /// Seconds between checks for the job's result: AEM's external step "Period" (5 s there,
     /// 15 s advised, because each check costs a repository query). Here a check is a drain of
     /// the reply queue, which costs nothing when it is empty, so the default is 0: each result
@@ -105,17 +97,6 @@ pub struct OffloadStep {
 /// [`LOCAL_TOPIC`] as a topic.
 pub fn local_topic() -> Topic {
     LOCAL_TOPIC.parse().unwrap_or_else(|_| unreachable!("the local topic is valid"))
-}
-
-/// The model a job carries in [`WORKFLOW_MODEL_DEFINITION`], validated: `None` when it carries
-/// none, the reason when what it carries is not a usable model.
-pub fn carried_model(properties: &Properties) -> Option<Result<WorkflowModel, String>> {
-    let definition = properties.get(WORKFLOW_MODEL_DEFINITION)?;
-    Some(
-        serde_json::from_value::<WorkflowModel>(definition.clone())
-            .map_err(|e| format!("the job's workflow model definition is invalid: {e}"))
-            .and_then(|m| m.validate().map(|()| m).map_err(|e| e.to_string())),
-    )
 }
 
 fn default_topic() -> Topic {
@@ -321,6 +302,7 @@ pub fn dam_update_asset_offloading() -> WorkflowModel {
             model: DAM_UPDATE_ASSET.into(),
             topic: default_topic(),
             include_model: true,
+            include_model_output: false,
             period: 0.0,
         })],
     }

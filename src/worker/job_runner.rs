@@ -1,26 +1,30 @@
 //! Running one delivered job, from the raw message to the ack.
 //!
-//! The order is the guarantee: the completion is published and *confirmed* before
-//! the job is acked. A worker that dies in between leaves the job unacked, so
-//! RabbitMQ redelivers it; the leader applies completions idempotently, so the
-//! duplicate changes nothing. A redelivered job whose completion this worker already
-//! had confirmed is acked without running again (`completed.rs`).
+//! The order is the guarantee: the completion is published and *confirmed* before the job is
+//! acked. A worker that dies in between leaves the job unacked, so RabbitMQ redelivers it; the
+//! leader applies completions idempotently, so the duplicate changes nothing. A redelivered job
+//! whose completion this worker already had confirmed is acked without running again
+//! (`completed.rs`).
+//!
+//! The consumer is the one registered for the queue the message came from, never the topic the
+//! message claims: a message whose topic is not its queue's would otherwise run a consumer that
+//! enablement never allowed here, so it is dead-lettered with that reason.
 
 use super::completed::Completed;
 use super::metrics::{JobLabels, WorkerMetrics};
-use super::{ConsumerRegistry, Context, JobLimits};
-use crate::broker::{Delivery, Outgoing, Publisher};
+use crate::broker::{dead_letter, BrokerError, Delivery, Outgoing, Publisher};
+use crate::consumer::{ConsumerRegistry, Context, JobLimits};
 use crate::datastore::BlobStore;
 use crate::protocol::message::{decode_job, Completion, JobStarted, Reply, COMPLETION_SCHEMA, JOB_STARTED_SCHEMA};
-use crate::protocol::{InstanceId, JobResult};
+use crate::protocol::trace::{TraceContext, TRACEPARENT};
+use crate::protocol::{InstanceId, JobResult, Topic};
 use chrono::Utc;
 use futures::FutureExt;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
-use lapin::types::AMQPValue;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Everything a job needs from its worker, shared by all jobs.
 pub struct JobRunner {
@@ -40,28 +44,43 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub async fn run(&self, delivery: Delivery) {
+    /// Runs the job `delivery` carries, taken from the queue of `queue_topic`.
+    pub async fn run(&self, delivery: Delivery, queue_topic: &Topic) {
         self.metrics.in_flight.inc();
-        self.run_inner(delivery).await;
+        // The trace the leader started for this job; a message without one starts its own.
+        let trace = delivery
+            .header(TRACEPARENT)
+            .and_then(|t| t.parse::<TraceContext>().ok())
+            .map(|t| t.child())
+            .unwrap_or_else(TraceContext::new_root);
+        let span = tracing::info_span!("job", job = delivery.message_id().unwrap_or(""), trace_id = %trace.trace_id());
+        self.run_traced(delivery, queue_topic, trace).instrument(span).await;
         self.metrics.in_flight.dec();
     }
 
-    async fn run_inner(&self, delivery: Delivery) {
-        let msg = match decode_job(&delivery.data) {
+    async fn run_traced(&self, delivery: Delivery, queue_topic: &Topic, trace: TraceContext) {
+        let msg = match decode_job(delivery.data()) {
             Ok(m) => m,
             Err(e) => return self.dead_letter(delivery, &e.to_string()).await,
         };
         let job = msg.job;
+        if &job.topic != queue_topic {
+            let reason =
+                format!("the message is for topic {} but came from the queue of topic {queue_topic}", job.topic);
+            return self.dead_letter(delivery, &reason).await;
+        }
         if self.completed.contains(job.id, job.attempt) {
-            tracing::info!(job = %job.id, attempt = job.attempt, "redelivered, but its completion is already confirmed: acked without running it again");
-            if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-                tracing::warn!(job = %job.id, error = %e, "ack of an already completed job failed");
+            tracing::info!(
+                attempt = job.attempt,
+                "redelivered, but its completion is already confirmed: acked without running it again"
+            );
+            if let Err(e) = delivery.ack().await {
+                tracing::warn!(error = %e, "ack of an already completed job failed");
             }
             return;
         }
         let started_at = Utc::now();
-        let redeliveries = delivery_count(&delivery);
-
+        let redeliveries = delivery.delivery_count();
         let started = Reply::Started(JobStarted {
             job_id: job.id,
             attempt: job.attempt,
@@ -70,43 +89,46 @@ impl JobRunner {
             redeliveries,
             started_at,
         });
-        let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started);
+        let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
 
         let timer = Instant::now();
         let ctx = Context::new(self.store.clone(), self.limits, self.hard_stop.clone());
-        let work = async {
-            match self.registry.resolve(&job.topic) {
-                None => {
-                    JobResult::cancel(format!("no consumer for topic {} on worker {}", job.topic, self.instance_name))
-                }
-                Some((_, consumer)) => {
-                    let consumer = consumer.clone();
-                    // A panicking consumer fails its job, not the worker.
-                    match AssertUnwindSafe(consumer.process(&job, &ctx)).catch_unwind().await {
-                        Ok(r) => r,
-                        Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
+        let result = {
+            let work = async {
+                match self.registry.resolve(queue_topic) {
+                    None => JobResult::cancel(format!(
+                        "no consumer for topic {} on worker {}",
+                        queue_topic, self.instance_name
+                    )),
+                    Some((_, consumer)) => {
+                        let consumer = consumer.clone();
+                        // A panicking consumer fails its job, not the worker.
+                        match AssertUnwindSafe(consumer.process(&job, &ctx)).catch_unwind().await {
+                            Ok(r) => r,
+                            Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
+                        }
                     }
                 }
-            }
-        };
-        tokio::pin!(work);
-        // The started event (ACTIVE on the leader) is for jobs people can watch
-        // run; a job done within `started_delay` goes straight to its completion,
-        // which spares the broker a third message per job.
-        let result = if self.started_delay.is_zero() {
-            if let Some(out) = started {
-                self.send_started(out);
-            }
-            work.await
-        } else {
-            tokio::select! {
-                biased;
-                r = &mut work => r,
-                _ = tokio::time::sleep(self.started_delay) => {
-                    if let Some(out) = started {
-                        self.send_started(out);
+            };
+            tokio::pin!(work);
+            // The started event (ACTIVE on the leader) is for jobs people can watch run; a job
+            // done within `started_delay` goes straight to its completion, which spares the broker
+            // a third message per job.
+            if self.started_delay.is_zero() {
+                if let Some(out) = started {
+                    self.send_started(out);
+                }
+                work.await
+            } else {
+                tokio::select! {
+                    biased;
+                    r = &mut work => r,
+                    _ = tokio::time::sleep(self.started_delay) => {
+                        if let Some(out) = started {
+                            self.send_started(out);
+                        }
+                        work.await
                     }
-                    work.await
                 }
             }
         };
@@ -116,16 +138,18 @@ impl JobRunner {
             JobResult::Ok => "ok",
             JobResult::Failed { .. } => "failed",
             JobResult::Cancel { .. } => "cancel",
+            JobResult::Declined { .. } => "declined",
         };
         self.metrics.jobs.get_or_create(&JobLabels { topic: job.topic.to_string(), result: result_label.into() }).inc();
         match &result {
-            JobResult::Ok => {
-                tracing::debug!(job = %job.id, topic = %job.topic, ms = elapsed.as_millis() as u64, "job done")
+            JobResult::Ok => tracing::debug!(topic = %job.topic, ms = elapsed.as_millis() as u64, "job done"),
+            JobResult::Declined { reason } => {
+                tracing::info!(topic = %job.topic, reason, "job declined: another worker may take it")
             }
-            other => tracing::warn!(job = %job.id, topic = %job.topic, result = ?other, "job did not succeed"),
+            other => tracing::warn!(topic = %job.topic, result = ?other, "job did not succeed"),
         }
 
-        let (outputs, properties) = ctx.take_outputs();
+        let (outputs, properties) = ctx.into_results();
         let completion = Reply::Completion(Completion {
             job_id: job.id,
             attempt: job.attempt,
@@ -138,27 +162,34 @@ impl JobRunner {
             finished_at: Utc::now(),
             redeliveries,
         });
-        let Some(out) = self.reply(&msg.reply_to, &job.id.to_string(), COMPLETION_SCHEMA, &completion) else {
+        let Some(out) = self.reply(&msg.reply_to, &job.id.to_string(), COMPLETION_SCHEMA, &completion, &trace) else {
             return self.dead_letter(delivery, "completion could not be encoded").await;
         };
         match self.publisher.publish(&out).await {
             Ok(()) => {
                 self.completed.remember(job.id, job.attempt);
-                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                if let Err(e) = delivery.ack().await {
                     // The channel died after the completion was safe: the job will be
                     // redelivered, and acked on arrival without running again.
-                    tracing::warn!(job = %job.id, error = %e, "ack failed after completion was confirmed");
+                    tracing::warn!(error = %e, "ack failed after completion was confirmed");
                 }
             }
+            Err(BrokerError::Unroutable { .. }) => {
+                // No leader will ever read it: running the job again cannot help, and returning
+                // it would loop until the delivery limit. Keep it, with the reason.
+                let reason =
+                    format!("the job's reply queue {:?} does not exist; nobody would read its result", msg.reply_to);
+                self.dead_letter(delivery, &reason).await;
+            }
             Err(e) => {
-                tracing::error!(job = %job.id, error = %e, "completion not confirmed; returning the job to its queue");
-                let _ = delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await;
+                tracing::error!(error = %e, reply_to = %msg.reply_to, "completion not confirmed; returning the job to its queue");
+                let _ = delivery.requeue().await;
             }
         }
     }
 
-    /// Fire-and-forget: the ledger orders events by state, not arrival, so the
-    /// started event need not hold up the job, and losing one loses nothing.
+    /// Fire-and-forget: the ledger orders events by state, not arrival, so the started event
+    /// need not hold up the job, and losing one loses nothing.
     fn send_started(&self, out: Outgoing) {
         let publisher = self.publisher.clone();
         tokio::spawn(async move {
@@ -168,53 +199,26 @@ impl JobRunner {
         });
     }
 
-    fn reply(&self, reply_to: &str, id: &str, kind: &'static str, reply: &Reply) -> Option<Outgoing> {
+    /// A reply to the leader: through the default exchange, keyed by the job's `reply_to`.
+    fn reply(
+        &self,
+        reply_to: &str,
+        id: &str,
+        kind: &'static str,
+        reply: &Reply,
+        trace: &TraceContext,
+    ) -> Option<Outgoing> {
         let body = serde_json::to_vec(reply).ok()?;
         let mut out = Outgoing::new("", reply_to, kind, body);
         out.message_id = Some(id.to_owned());
+        out.headers.push((TRACEPARENT.into(), trace.to_string()));
         Some(out)
     }
 
-    /// Sends a message we cannot act on to the dead-letter exchange with the reason
-    /// in its headers, then acks it: it is kept for people to inspect, and the
-    /// worker goes on with the next job.
+    /// Keeps a message we cannot act on for people to inspect, and goes on with the next job.
     async fn dead_letter(&self, delivery: Delivery, reason: &str) {
-        tracing::error!(reason, routing_key = %delivery.routing_key, "dead-lettering malformed message");
         self.metrics.dead_lettered.inc();
-        let names = self.publisher.broker().names();
-        let mut out = Outgoing::new(
-            names.dead_letter_exchange(),
-            delivery.routing_key.as_str(),
-            "offloader.dead-letter",
-            delivery.data.clone(),
-        );
-        out.headers = vec![
-            ("x-offloader-reason".into(), reason.chars().take(1000).collect()),
-            ("x-offloader-routing-key".into(), delivery.routing_key.to_string()),
-            ("x-offloader-worker".into(), self.instance.to_string()),
-        ];
-        match self.publisher.publish(&out).await {
-            Ok(()) => {
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-            }
-            Err(e) => {
-                // Let the broker's own dead-lettering (delivery limit) take it.
-                tracing::error!(error = %e, "could not dead-letter; rejecting instead");
-                let _ = delivery.acker.nack(BasicNackOptions { requeue: false, multiple: false }).await;
-            }
-        }
-    }
-}
-
-/// Quorum queues count deliveries in `x-delivery-count`; absent on the first.
-fn delivery_count(d: &Delivery) -> u32 {
-    let Some(headers) = d.properties.headers() else { return 0 };
-    match headers.inner().get("x-delivery-count") {
-        Some(AMQPValue::LongLongInt(n)) => *n as u32,
-        Some(AMQPValue::LongInt(n)) => *n as u32,
-        Some(AMQPValue::LongUInt(n)) => *n,
-        Some(AMQPValue::ShortInt(n)) => *n as u32,
-        _ => u32::from(d.redelivered),
+        dead_letter(&self.publisher, &delivery, reason, &[("x-offloader-worker", self.instance.to_string())]).await;
     }
 }
 

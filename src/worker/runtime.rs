@@ -11,9 +11,9 @@ use super::enablement_store::EnablementStore;
 use super::job_runner::JobRunner;
 use super::metrics::WorkerMetrics;
 use super::subscriptions::{ControlSubscriber, TopicSubscriber};
-use super::{ConsumerRegistry, JobLimits};
 use crate::announce::{spawn_announcer, spawn_view, Announcer, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
+use crate::consumer::{ConsumerRegistry, JobLimits};
 use crate::datastore::BlobStore;
 use crate::identity;
 use crate::metrics::MetricsRegistry;
@@ -107,9 +107,7 @@ pub async fn start(
     metrics: MetricsRegistry,
 ) -> Result<WorkerHandle, WorkerError> {
     let id = identity::load_or_create(&config.data_dir)?;
-    let setup = broker.try_channel().await?;
-    broker.declare_exchanges(&setup).await?;
-    let _ = setup.close(200, "declared".into()).await;
+    broker.setup().await?.declare_exchanges().await?;
 
     let enablement_store = EnablementStore::new(&config.data_dir);
     let enablement = enablement_store.load_or(Enablement::new(config.allow.clone(), config.deny.clone()));

@@ -377,18 +377,45 @@ pub fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
     path
 }
 
+/// A raw AMQP channel of the test's own, for looking at the broker the way a foreign client
+/// would (the library keeps lapin to itself).
+pub async fn raw_channel(amqp: &str) -> lapin::Channel {
+    let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ must be running for this test ({amqp}): {e}"));
+    conn.create_channel().await.expect("a channel")
+}
+
 /// A private queue bound to an exchange, to see the messages really sent.
 pub struct Tap {
     ch: lapin::Channel,
     queue: String,
-    _broker: Broker,
 }
 
 impl Tap {
-    pub async fn new(broker: &Broker, exchange: &str, key: &str) -> Tap {
-        let ch = broker.try_channel().await.expect("a channel");
-        let queue = broker.declare_private_queue(&ch, exchange, key).await.expect("binding a tap queue");
-        Tap { ch, queue, _broker: broker.clone() }
+    pub async fn new(amqp: &str, exchange: &str, key: &str) -> Tap {
+        use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let ch = raw_channel(amqp).await;
+        let q = ch
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declaring a tap queue");
+        let queue = q.name().to_string();
+        ch.queue_bind(
+            queue.as_str().into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("binding a tap queue");
+        Tap { ch, queue }
     }
 
     /// The next message, or `None` after `timeout`.

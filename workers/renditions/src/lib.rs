@@ -18,7 +18,6 @@
 //! }
 //! ```
 
-pub mod bench;
 mod decode;
 mod encode;
 mod error;

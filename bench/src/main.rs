@@ -1,0 +1,75 @@
+//! `offloader-bench`: offloader measured against the references it names, in one run each,
+//! on the real services (these 2-core machines are noisy, so ratios within one run mean more
+//! than absolute figures). `docs/benchmarks.md` records the figures and how to read them.
+//!
+//! - `offloader-bench pipeline`: jobs through the real leader code and real worker processes,
+//!   or (`--raw`) through bare lapin, the ceiling the pipeline is built on;
+//! - `offloader-bench renditions DIR`: the renditions engine against libvips and ImageMagick;
+//! - `offloader-bench dam DIR`: whole assets offloaded to workers against processed on the
+//!   leader, and the leader's CPU per asset.
+
+mod dam;
+mod engine_run;
+mod pipeline;
+mod raw;
+mod renditions;
+mod report;
+mod settings;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Benchmarks of offloader, each against the reference it names, in one run.
+#[derive(Debug, Parser)]
+#[command(name = "offloader-bench", version, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    settings: settings::Settings,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// End-to-end throughput and latency of no-op jobs: the pipeline, or the bare lapin round trip.
+    Pipeline(pipeline::Args),
+    /// The renditions engine on one thread over a folder of images, against libvips and
+    /// ImageMagick in the same run.
+    Renditions(renditions::Args),
+    /// Whole assets through leader -> workers -> leader, and the leader's CPU per asset
+    /// offloaded versus processed on the leader itself.
+    Dam(dam::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.what {
+            What::Pipeline(args) => pipeline::run(&cli.settings, args).await,
+            What::Renditions(args) => renditions::run(args).await,
+            What::Dam(args) => dam::run(&cli.settings, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! A client of the leader's HTTP API: what the `offloader` command, the bench and any Rust
+//! program use to create jobs, wait for them, ingest assets and read the topology.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), offloader::client::ClientError> {
+//! use offloader::client::LeaderClient;
+//! use std::time::Duration;
+//!
+//! let leader = LeaderClient::new("http://127.0.0.1:8080", None)?;
+//! let job = leader.create_job("offloader/noop", Default::default(), vec![], None).await?;
+//! let done = leader.get_job(job.id, Duration::from_secs(30)).await?;
+//! println!("{} ended {}", done.id, done.state);
+//! # Ok(()) }
+//! ```
+
+use crate::protocol::api::{IngestOutcome, InstanceView, JobList, JobRecord, TopicsReport};
+use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the leader at {base} (is `offloader leader` running? see --leader-url): {source}")]
+    Unreachable { base: String, source: reqwest::Error },
+    #[error("the leader answered {status}: {message}")]
+    Refused { status: reqwest::StatusCode, message: String },
+    #[error("the leader's answer is not what this client expects: {0}")]
+    Unexpected(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Setup(String),
+}
+
+/// A handle on one leader's API.
+#[derive(Clone)]
+pub struct LeaderClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl LeaderClient {
+    /// A client of the leader at `base` (`http://host:port`), sending `token` as the bearer
+    /// token when given.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(LeaderClient { base: base.trim_end_matches('/').to_owned(), token, http })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Creates a job (`POST /api/jobs`).
+    pub async fn create_job(
+        &self,
+        topic: &str,
+        properties: Properties,
+        inputs: Vec<PayloadEntry>,
+        max_attempts: Option<u32>,
+    ) -> Result<JobRecord, ClientError> {
+        let body = json!({ "topic": topic, "properties": properties, "inputs": inputs, "max_attempts": max_attempts });
+        self.send(self.http.post(self.url("/api/jobs")).json(&body)).await
+    }
+
+    /// The job, waiting up to `wait` for it to finish (long polling).
+    pub async fn get_job(&self, id: JobId, wait: Duration) -> Result<JobRecord, ClientError> {
+        let mut req = self.http.get(self.url(&format!("/api/jobs/{id}")));
+        if !wait.is_zero() {
+            req = req.query(&[("wait", wait.as_secs_f64())]).timeout(wait + Duration::from_secs(30));
+        }
+        self.send(req).await
+    }
+
+    pub async fn stop_job(&self, id: JobId) -> Result<JobRecord, ClientError> {
+        self.send(self.http.post(self.url(&format!("/api/jobs/{id}/stop")))).await
+    }
+
+    /// `GET /api/jobs` with query parameters (`state`, `topic`, `limit`, ...).
+    pub async fn list_jobs(&self, query: &[(&str, String)]) -> Result<JobList, ClientError> {
+        self.send(self.http.get(self.url("/api/jobs")).query(query)).await
+    }
+
+    pub async fn topics(&self) -> Result<TopicsReport, ClientError> {
+        self.send(self.http.get(self.url("/api/topics"))).await
+    }
+
+    /// Enables, disables or makes exclusive `topic` on `instance` (`enable`, `disable`,
+    /// `exclusive`); answers once the instance confirms.
+    pub async fn change_topic(&self, action: &str, topic: &str, instance: &str) -> Result<InstanceView, ClientError> {
+        let body = json!({ "topic": topic, "instance": instance });
+        self.send(self.http.post(self.url(&format!("/api/topics/{action}"))).json(&body)).await
+    }
+
+    /// `/api/assets/<asset path>[/renditions/<name>]`, each segment percent-encoded.
+    fn asset_url(&self, path: &AssetPath, rendition: Option<&str>) -> Result<reqwest::Url, ClientError> {
+        let bad = |why: &str| ClientError::Setup(format!("the leader URL {}: {why}", self.base));
+        let mut url = reqwest::Url::parse(&self.url("/api/assets")).map_err(|_| bad("not a URL"))?;
+        {
+            let mut segs = url.path_segments_mut().map_err(|_| bad("it cannot have a path"))?;
+            segs.extend(path.as_str().trim_start_matches('/').split('/'));
+            if let Some(name) = rendition {
+                segs.extend(["renditions", name]);
+            }
+        }
+        Ok(url)
+    }
+
+    /// Registers a blob already in the datastore as the original of `path`.
+    pub async fn register_asset(
+        &self,
+        path: &AssetPath,
+        blob: &BlobRef,
+        mime_type: Option<&str>,
+    ) -> Result<IngestOutcome, ClientError> {
+        let body = json!({ "blob": blob, "mime_type": mime_type });
+        self.send(self.http.post(self.asset_url(path, None)?).json(&body)).await
+    }
+
+    /// Uploads `body` as the original of `path` through the leader (`PUT /api/assets/...`),
+    /// the way a user's upload arrives: the leader streams it to the datastore itself.
+    pub async fn put_asset(&self, path: &AssetPath, body: Vec<u8>) -> Result<IngestOutcome, ClientError> {
+        self.send(self.http.put(self.asset_url(path, None)?).body(body)).await
+    }
+
+    /// The asset as JSON.
+    pub async fn get_asset(&self, path: &AssetPath) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.asset_url(path, None)?)).await
+    }
+
+    pub async fn launchers(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url("/api/launchers"))).await
+    }
+
+    /// Streams rendition `name` of `path` into `dest` (written to a temp file first, so a failed
+    /// download leaves no partial file). Returns the bytes written.
+    pub async fn download_rendition(
+        &self,
+        path: &AssetPath,
+        name: &str,
+        dest: &std::path::Path,
+    ) -> Result<u64, ClientError> {
+        use tokio::io::AsyncWriteExt as _;
+        let req = self.authorized(self.http.get(self.asset_url(path, Some(name))?));
+        let mut resp =
+            req.send().await.map_err(|source| ClientError::Unreachable { base: self.base.clone(), source })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.bytes().await.unwrap_or_default();
+            return Err(ClientError::Refused { status, message: error_text(&bytes) });
+        }
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen()?);
+        let mut written = 0u64;
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| ClientError::Unexpected(format!("the download was cut: {e}")))?
+        {
+            file.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await?;
+        tmp.persist(dest).map_err(|e| ClientError::Io(e.error))?;
+        Ok(written)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let resp = self
+            .authorized(req)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { base: self.base.clone(), source })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Unexpected(format!("reading the answer: {e}")))?;
+        if !status.is_success() {
+            return Err(ClientError::Refused { status, message: error_text(&bytes) });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected(e.to_string()))
+    }
+}
+
+/// The `error` of an API error answer, or the body as text.
+fn error_text(bytes: &[u8]) -> String {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned())
+}

@@ -1,0 +1,11 @@
+//! Assets on the leader: the repository of assets ([`AssetRepository`], documents in the
+//! ledger kept in step with their workflow jobs), the one entry point of every ingestion hook
+//! ([`Ingestor`]), and the watch folder hook ([`watch`]).
+
+mod ingest;
+mod repository;
+pub mod watch;
+
+pub use ingest::{IngestError, Ingestor};
+pub use repository::{AssetProjection, AssetRepository, ResolveError};
+pub use watch::WatchConfig;

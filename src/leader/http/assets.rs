@@ -1,0 +1,196 @@
+//! The HTTP API of assets, launchers and workflow models.
+//!
+//! - `PUT /api/assets/{*path}`: the body is the asset's bytes, streamed into the datastore (never
+//!   held in memory) and refused with 413 as soon as it passes `--max-upload-bytes` (at once
+//!   when `Content-Length` says so); `Content-Type` gives the MIME type, else it is guessed from
+//!   the name.
+//! - `POST /api/assets/{*path}` `{"blob": {sha256, size}, "mime_type"?}`: registers bytes already
+//!   in the datastore (what `offloader ingest` does after uploading directly).
+//! - `GET /api/assets/{*path}`: the asset as JSON; `GET /api/assets/{*path}/renditions/{name}`
+//!   streams a rendition (`original` names the original). axum's wildcard takes the whole rest of
+//!   the URL, so the `/renditions/<name>` suffix is split off here: it names a rendition when
+//!   the part before it is a known asset, and otherwise the whole path is taken as an asset path.
+//! - `GET /api/launchers`, `GET /api/models`.
+//!
+//! Bad paths are refused with 400 and the reason before a byte of the body is read.
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::datastore::{BlobStore, DatastoreError};
+use crate::protocol::api::{Asset, AssetChange, IngestOutcome};
+use crate::protocol::{AssetPath, BlobRef};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/assets/{*path}", get(get_asset).put(put_asset).post(register_asset))
+        .route("/api/launchers", get(launchers))
+        .route("/api/models", get(models))
+}
+
+/// The wildcard capture as an absolute asset path, or 400 with the reason.
+fn asset_path(rest: &str) -> Result<AssetPath, ApiError> {
+    AssetPath::parse(&format!("/{rest}")).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn store(state: &ApiState) -> Result<&Arc<dyn BlobStore>, ApiError> {
+    state.store.as_ref().ok_or_else(|| ApiError::unavailable("this leader runs without a datastore"))
+}
+
+fn datastore_error(e: DatastoreError) -> ApiError {
+    match e {
+        DatastoreError::Io { .. } => ApiError::bad_request(format!("upload failed: {e}")),
+        other => ApiError::unavailable(other.to_string()),
+    }
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the upload is larger than {max} bytes, the most this leader accepts (--max-upload-bytes)"),
+    )
+}
+
+/// The MIME type a client declared, unless it is the meaningless default; else a guess by name.
+fn mime_type(declared: Option<&str>, path: &AssetPath) -> String {
+    declared
+        .map(|m| m.split(';').next().unwrap_or(m).trim().to_ascii_lowercase())
+        .filter(|m| !m.is_empty() && m != "application/octet-stream" && m.contains('/'))
+        .unwrap_or_else(|| mime_guess::from_path(path.name()).first_or_octet_stream().essence_str().to_owned())
+}
+
+fn answer(outcome: IngestOutcome) -> Response {
+    let status = match outcome.change {
+        AssetChange::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    (status, Json(outcome)).into_response()
+}
+
+async fn put_asset(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = asset_path(&rest)?;
+    let store = store(&state)?;
+    let max = state.max_upload_bytes;
+    let declared_len =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let mime = mime_type(declared, &path);
+    // Count while streaming: a body without (or lying about) its length stops at the limit.
+    let mut seen = 0u64;
+    let stream = body.into_data_stream().map_err(std::io::Error::other).map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "upload over the limit"));
+        }
+        Ok(chunk)
+    });
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let stored = match store.put_reader(Box::new(Box::pin(reader))).await {
+        Ok(s) => s,
+        Err(DatastoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(too_large(max))
+        }
+        Err(e) => return Err(datastore_error(e)),
+    };
+    Ok(answer(state.ingestor.ingest(path, stored.blob, mime).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    blob: BlobRef,
+    #[serde(default)]
+    mime_type: Option<String>,
+}
+
+async fn register_asset(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let path = asset_path(&rest)?;
+    let req: Register =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid asset registration: {e}")))?;
+    let present = store(&state)?.contains(&req.blob).await.map_err(datastore_error)?;
+    if !present {
+        return Err(ApiError::bad_request(format!(
+            "blob {} is not in the datastore; upload it first",
+            req.blob.sha256
+        )));
+    }
+    let mime = mime_type(req.mime_type.as_deref(), &path);
+    Ok(answer(state.ingestor.ingest(path, req.blob, mime).await?))
+}
+
+async fn get_asset(State(state): State<ApiState>, Path(rest): Path<String>) -> Result<Response, ApiError> {
+    let full = format!("/{rest}");
+    if let Some((asset, name)) = full.rsplit_once("/renditions/") {
+        if let Ok(asset) = AssetPath::parse(asset) {
+            if let Some(found) = state.ingestor.repo.get(&asset).await? {
+                return rendition(&state, found, name).await;
+            }
+        }
+    }
+    let path = asset_path(&rest)?;
+    match state.ingestor.repo.get(&path).await? {
+        Some(asset) => Ok(Json(asset).into_response()),
+        None => Err(ApiError::not_found(format!("no asset at {path}"))),
+    }
+}
+
+async fn rendition(state: &ApiState, asset: Asset, name: &str) -> Result<Response, ApiError> {
+    let (blob, mime) = if name == "original" {
+        (asset.original.clone(), asset.mime_type.clone())
+    } else {
+        let r = asset
+            .renditions
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| ApiError::not_found(format!("asset {} has no rendition {name:?}", asset.path)))?;
+        (r.blob.clone(), r.mime_type.clone())
+    };
+    let store = store(state)?;
+    let internal = |what: &str, e: std::io::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"));
+    // Fetched (and verified) into an unlinked temp file, then streamed: memory stays flat.
+    let tmp = tempfile::NamedTempFile::new().map_err(|e| internal("cannot create a temp file", e))?;
+    store.get_to_file(&blob, tmp.path()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let file = tokio::fs::File::open(tmp.path()).await.map_err(|e| internal("cannot read the fetched blob", e))?;
+    drop(tmp);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_LENGTH, blob.size.to_string()),
+            (header::ETAG, format!("\"{}\"", blob.sha256)),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn launchers(State(state): State<ApiState>) -> Response {
+    Json(json!({ "launchers": state.ingestor.launchers.list() })).into_response()
+}
+
+async fn models(State(state): State<ApiState>) -> Response {
+    let all: Vec<_> = state.ingestor.models.all().collect();
+    Json(json!({ "models": all })).into_response()
+}

@@ -1,0 +1,125 @@
+//! `/api/jobs`: create, read, list, wait for and stop jobs.
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::leader::jobs::NewJob;
+use crate::leader::ledger::JobQuery;
+use crate::protocol::api::{JobList, JobRecord};
+use crate::protocol::trace::{TraceContext, TRACEPARENT};
+use crate::protocol::{JobId, JobState, PayloadEntry, Properties, TopicPattern};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::time::Duration;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/jobs", get(list_jobs).post(create_job))
+        .route("/api/jobs/{id}", get(get_job))
+        .route("/api/jobs/{id}/stop", post(stop_job))
+}
+
+/// `POST /api/jobs`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateJob {
+    topic: String,
+    #[serde(default)]
+    properties: Properties,
+    #[serde(default)]
+    inputs: Vec<PayloadEntry>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+async fn create_job(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
+    let req: CreateJob =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid job request: {e}")))?;
+    let topic = req.topic.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    let mut inputs = req.inputs;
+    // An offloading job may name assets by path; their originals become its inputs.
+    state.ingestor.repo.resolve_inputs(&req.properties, &mut inputs).await?;
+    // Refuse references to blobs nobody stored: the job could only fail later.
+    if let Some(store) = &state.store {
+        for input in &inputs {
+            let present = store.contains(&input.blob).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+            if !present {
+                return Err(ApiError::bad_request(format!(
+                    "input {:?} refers to blob {} which is not in the datastore",
+                    input.path, input.blob.sha256
+                )));
+            }
+        }
+    }
+    // Continue the caller's trace when it sends one.
+    let trace = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<TraceContext>().ok());
+    let new = NewJob {
+        properties: req.properties,
+        inputs,
+        max_attempts: req.max_attempts,
+        trace: trace.map(|t| t.child()),
+        ..NewJob::new(topic)
+    };
+    let rec = state.jobs.add_job(new).await?;
+    tracing::info!(job = %rec.id, topic = %rec.topic, trace_id = %rec.trace.map(|t| t.trace_id()).unwrap_or_default(), "job created");
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetJobQuery {
+    /// Seconds to wait for the job to reach a final state (long polling).
+    wait: Option<f64>,
+}
+
+fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not a job id")))
+}
+
+async fn get_job(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<GetJobQuery>,
+) -> Result<Json<JobRecord>, ApiError> {
+    let id = parse_id(&id)?;
+    let rec = match q.wait {
+        Some(secs) if secs.is_finite() && secs > 0.0 => {
+            state.jobs.wait(id, Duration::from_secs_f64(secs.min(300.0))).await?
+        }
+        _ => state.jobs.get(id).await?,
+    };
+    Ok(Json(rec))
+}
+
+async fn stop_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
+    Ok(Json(state.jobs.stop(parse_id(&id)?).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    topic: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_jobs(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<JobList>, ApiError> {
+    let states: Vec<JobState> = match q.state {
+        Some(s) => vec![s.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?],
+        None => vec![],
+    };
+    let topic: Option<TopicPattern> = match q.topic {
+        Some(t) => Some(t.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?),
+        None => None,
+    };
+    let query = JobQuery { states, topic, limit: q.limit.unwrap_or(100).clamp(1, 10_000) };
+    let jobs = state.jobs.ledger().list(query).await?;
+    let counts = state.jobs.ledger().counts().await?.into_iter().collect();
+    Ok(Json(JobList { jobs, counts }))
+}

@@ -1,0 +1,56 @@
+//! The leader's HTTP API: jobs, assets, topology and topics, metrics.
+//!
+//! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
+//! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
+//! parts. The routes and their documents are listed in the OpenAPI document served at
+//! `/api/openapi.json`.
+
+mod assets;
+mod auth;
+pub mod error;
+mod jobs;
+mod topics;
+
+use crate::announce::TopologyView;
+use crate::broker::Publisher;
+use crate::datastore::BlobStore;
+use crate::leader::assets::Ingestor;
+use crate::leader::jobs::JobManager;
+use crate::metrics::MetricsRegistry;
+use axum::http::header;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// Everything the handlers reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub jobs: Arc<JobManager>,
+    pub ingestor: Arc<Ingestor>,
+    pub view: TopologyView,
+    pub publisher: Arc<Publisher>,
+    pub store: Option<Arc<dyn BlobStore>>,
+    pub metrics: MetricsRegistry,
+    /// Bearer token required for changes and asset downloads.
+    pub token: Option<String>,
+    /// Largest asset upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .merge(jobs::routes())
+        .merge(assets::routes())
+        .merge(topics::routes())
+        .route("/metrics", get(metrics))
+        .fallback(error::no_route)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(middleware::from_fn(error::json_errors))
+        .with_state(state)
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}

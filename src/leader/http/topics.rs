@@ -1,0 +1,91 @@
+//! `/api/topics` (the Offloading Browser) and `/api/health`.
+
+use super::error::ApiError;
+use super::ApiState;
+use crate::leader::topology::{send_control, topics_report};
+use crate::protocol::api::{InstanceView, TopicsReport};
+use crate::protocol::message::ControlAction;
+use crate::protocol::{BlobRef, Sha256Hex, TopicPattern};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/topics", get(topics))
+        .route("/api/topics/{action}", post(change_topic))
+}
+
+/// How long a health check waits for each service.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// 200 when the broker and the datastore answer, 503 naming what does not.
+async fn health(State(state): State<ApiState>) -> Response {
+    let broker = state.publisher.broker();
+    let queue = broker.names().replies_queue();
+    let broker_ok = match tokio::time::timeout(CHECK_TIMEOUT, broker.queue_depth(&queue)).await {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {CHECK_TIMEOUT:?}"),
+    };
+    let datastore_ok = match &state.store {
+        None => "none".to_owned(),
+        Some(store) => {
+            // Asking for a blob nobody has is a cheap round trip that needs the store up.
+            let probe = BlobRef { sha256: Sha256Hex::from_digest(&[0; 32]), size: 0 };
+            match tokio::time::timeout(CHECK_TIMEOUT, store.contains(&probe)).await {
+                Ok(Ok(_)) => "ok".to_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {CHECK_TIMEOUT:?}"),
+            }
+        }
+    };
+    let healthy = broker_ok == "ok" && (datastore_ok == "ok" || datastore_ok == "none");
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "broker": broker_ok,
+        "datastore": datastore_ok,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn topics(State(state): State<ApiState>) -> Result<Json<TopicsReport>, ApiError> {
+    topics_report(&state.view, &state.jobs, state.publisher.broker())
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeTopic {
+    topic: String,
+    /// Instance id or name.
+    instance: String,
+}
+
+async fn change_topic(
+    State(state): State<ApiState>,
+    Path(action): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<InstanceView>, ApiError> {
+    let req: ChangeTopic =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid topic change: {e}")))?;
+    let topic: TopicPattern = req.topic.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?;
+    let action = match action.as_str() {
+        "enable" => ControlAction::Enable { topic },
+        "disable" => ControlAction::Disable { topic },
+        "exclusive" => ControlAction::Exclusive { topic },
+        other => {
+            return Err(ApiError::bad_request(format!("unknown action {other:?}: use enable, disable or exclusive")))
+        }
+    };
+    Ok(Json(send_control(&state.view, &state.publisher, &req.instance, action).await?))
+}

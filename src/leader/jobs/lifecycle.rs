@@ -1,0 +1,322 @@
+//! The rules by which events change a job record.
+//!
+//! These rules are what make completions idempotent: a record in a final state never changes
+//! again, and an event about an older attempt is ignored, so a completion delivered twice (a
+//! worker died after publishing it, the leader restarted before acking it, two leaders drained
+//! it) is applied once. They are pure: the ledger loads a record, applies a rule, and stores
+//! the record only when the rule says [`Effect::Applied`].
+
+use crate::protocol::api::{JobRecord, WorkerRef};
+use crate::protocol::message::{Completion, JobStarted, Reply};
+use crate::protocol::{JobResult, JobState};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// When failed jobs are tried again: Sling's `queue.retries` and `queue.retrydelay`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Sling's defaults: 10 retries, 2 s apart.
+        RetryPolicy { max_attempts: 11, delay: Duration::from_secs(2) }
+    }
+}
+
+/// What an event did to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Applied,
+    Ignored(&'static str),
+}
+
+impl JobRecord {
+    /// Whether the record waits to be published again (a retry, or after a decline).
+    fn waiting_to_republish(&self) -> bool {
+        self.state == JobState::Failed || (self.state == JobState::Queued && self.next_attempt_at.is_some())
+    }
+
+    /// The attempt that publishes next: the current one for a NEW job, the next one for a job
+    /// waiting to be published again.
+    pub fn publish_attempt(&self) -> u32 {
+        if self.waiting_to_republish() {
+            self.attempt + 1
+        } else {
+            self.attempt
+        }
+    }
+
+    /// Moves to `attempt` when it is the one published after a retry or a decline.
+    fn advance_to(&mut self, attempt: u32) -> bool {
+        if self.waiting_to_republish() && attempt == self.attempt + 1 {
+            self.attempt = attempt;
+            self.next_attempt_at = None;
+            self.redeliveries = 0;
+            self.state = JobState::Queued;
+            return true;
+        }
+        false
+    }
+
+    /// The broker confirmed attempt `attempt`. A retry's confirm also moves the record to that
+    /// attempt.
+    pub fn confirm_published(&mut self, attempt: u32, now: DateTime<Utc>) -> Effect {
+        let confirmed = match self.state {
+            JobState::New => attempt == self.attempt,
+            _ => self.advance_to(attempt),
+        };
+        if !confirmed {
+            // A fast worker's events can beat the confirm; they take precedence.
+            return Effect::Ignored("already past queued");
+        }
+        self.state = JobState::Queued;
+        self.queued_at = Some(now);
+        Effect::Applied
+    }
+
+    pub fn apply(&mut self, reply: &Reply, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
+        match reply {
+            Reply::Started(s) => self.apply_started(s),
+            Reply::Completion(c) => self.apply_completion(c, now, policy),
+        }
+    }
+
+    /// An attempt is published before its confirm is recorded, so a fast worker's event about
+    /// that attempt can arrive first. Only the leader publishes attempts, so such an event
+    /// proves the publish: move to it.
+    fn catch_up(&mut self, attempt: u32) {
+        self.advance_to(attempt);
+    }
+
+    fn apply_started(&mut self, s: &JobStarted) -> Effect {
+        self.catch_up(s.attempt);
+        if self.state.is_final() || self.waiting_to_republish() {
+            return Effect::Ignored("job already finished this attempt");
+        }
+        if s.attempt != self.attempt {
+            return Effect::Ignored("event of another attempt");
+        }
+        self.state = JobState::Active;
+        self.started_at = Some(s.started_at);
+        self.worker = Some(WorkerRef { id: s.worker, name: s.worker_name.clone() });
+        self.redeliveries = self.redeliveries.max(s.redeliveries);
+        Effect::Applied
+    }
+
+    fn apply_completion(&mut self, c: &Completion, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
+        self.catch_up(c.attempt);
+        let duplicate = self.state.is_final()
+            || c.attempt < self.attempt
+            || (self.waiting_to_republish() && c.attempt == self.attempt);
+        if duplicate {
+            self.duplicates_ignored += 1;
+            return Effect::Ignored("duplicate or stale completion");
+        }
+        if c.attempt > self.attempt {
+            // Attempts are published one after another, so a completion from the future is
+            // not ours to believe.
+            self.duplicates_ignored += 1;
+            return Effect::Ignored("completion of an attempt never published");
+        }
+        self.completions_applied += 1;
+        self.redeliveries = self.redeliveries.max(c.redeliveries);
+        self.worker = Some(WorkerRef { id: c.worker, name: c.worker_name.clone() });
+        self.started_at = Some(self.started_at.unwrap_or(c.started_at));
+        self.result = Some(c.result.clone());
+        let delay = chrono::Duration::from_std(policy.delay).unwrap_or_default();
+        // Declined attempts do not count: the job never ran.
+        let counted = self.attempt.saturating_sub(self.declines);
+        self.state = match &c.result {
+            JobResult::Ok => {
+                self.outputs = c.outputs.clone();
+                self.output_properties = c.properties.clone();
+                JobState::Succeeded
+            }
+            JobResult::Failed { retry: true, .. } if counted < self.max_attempts => {
+                self.next_attempt_at = Some(now + delay);
+                JobState::Failed
+            }
+            JobResult::Failed { retry: true, .. } => JobState::GivenUp,
+            JobResult::Failed { retry: false, .. } | JobResult::Cancel { .. } => JobState::Error,
+            JobResult::Declined { .. } => {
+                // Back to its queue after the retry delay, for a worker that has what it needs.
+                self.declines += 1;
+                self.started_at = None;
+                self.next_attempt_at = Some(now + delay);
+                JobState::Queued
+            }
+        };
+        if self.state.is_final() {
+            self.finished_at = Some(c.finished_at);
+        }
+        Effect::Applied
+    }
+
+    /// A user stopped the job. Its worker may still finish; that late completion is then
+    /// ignored.
+    pub fn stop(&mut self, now: DateTime<Utc>) -> Effect {
+        if self.state.is_final() {
+            return Effect::Ignored("job already finished");
+        }
+        self.state = JobState::Stopped;
+        self.finished_at = Some(now);
+        self.next_attempt_at = None;
+        Effect::Applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{InstanceId, Job, JobId, Properties};
+
+    fn record(max_attempts: u32) -> JobRecord {
+        let job = Job {
+            id: JobId::new(),
+            topic: "a/b".parse().unwrap(),
+            properties: Properties::new(),
+            inputs: vec![],
+            attempt: 1,
+            max_attempts,
+        };
+        JobRecord::new(&job, Utc::now())
+    }
+
+    fn completion(rec: &JobRecord, attempt: u32, result: JobResult) -> Reply {
+        Reply::Completion(Completion {
+            job_id: rec.id,
+            attempt,
+            worker: InstanceId::random(),
+            worker_name: "w1".into(),
+            result,
+            outputs: vec![],
+            properties: Properties::new(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            redeliveries: 0,
+        })
+    }
+
+    fn started(rec: &JobRecord, attempt: u32) -> Reply {
+        Reply::Started(JobStarted {
+            job_id: rec.id,
+            attempt,
+            worker: InstanceId::random(),
+            worker_name: "w1".into(),
+            redeliveries: 0,
+            started_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn a_retry_that_completes_before_its_confirm_is_recorded_is_applied() {
+        let p = RetryPolicy { max_attempts: 3, delay: Duration::ZERO };
+        let mut r = record(3);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
+        assert_eq!((r.state, r.attempt), (JobState::Failed, 1));
+        // Attempt 2 is published; its completion beats the recording of the confirm.
+        assert_eq!(r.apply(&completion(&r, 2, JobResult::Ok), Utc::now(), &p), Effect::Applied);
+        assert_eq!((r.state, r.attempt, r.completions_applied), (JobState::Succeeded, 2, 2));
+        assert!(matches!(r.confirm_published(2, Utc::now()), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Succeeded);
+        // An event two attempts ahead is still refused.
+        let mut r = record(5);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
+        assert!(matches!(r.apply(&completion(&r, 3, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+    }
+
+    #[test]
+    fn happy_path() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        assert_eq!(r.confirm_published(1, Utc::now()), Effect::Applied);
+        assert_eq!(r.state, JobState::Queued);
+        assert_eq!(r.apply(&started(&r, 1), Utc::now(), &p), Effect::Applied);
+        assert_eq!(r.state, JobState::Active);
+        assert_eq!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Applied);
+        assert_eq!(r.state, JobState::Succeeded);
+        assert_eq!(r.completions_applied, 1);
+    }
+
+    #[test]
+    fn a_second_completion_changes_nothing() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        let done = completion(&r, 1, JobResult::Ok);
+        r.apply(&done, Utc::now(), &p);
+        let before = r.clone();
+        assert!(matches!(r.apply(&done, Utc::now(), &p), Effect::Ignored(_)));
+        assert!(matches!(r.apply(&started(&r, 1), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.duplicates_ignored, 1);
+        assert_eq!(JobRecord { duplicates_ignored: 0, ..r }, before);
+    }
+
+    #[test]
+    fn events_that_beat_the_confirm_win() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p);
+        assert!(matches!(r.confirm_published(1, Utc::now()), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Succeeded);
+    }
+
+    #[test]
+    fn failures_retry_then_give_up() {
+        let p = RetryPolicy { max_attempts: 2, delay: Duration::from_millis(10) };
+        let mut r = record(2);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("x")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Failed);
+        assert!(r.next_attempt_at.is_some());
+        assert_eq!(r.publish_attempt(), 2);
+        assert_eq!(r.confirm_published(2, Utc::now()), Effect::Applied);
+        assert_eq!((r.state, r.attempt), (JobState::Queued, 2));
+        // A late duplicate of attempt 1 is stale.
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        r.apply(&completion(&r, 2, JobResult::failed("x")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::GivenUp);
+    }
+
+    #[test]
+    fn declined_attempts_go_back_to_the_queue_and_do_not_count() {
+        let p = RetryPolicy { max_attempts: 1, delay: Duration::from_millis(10) };
+        let mut r = record(1);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::declined("no model here")), Utc::now(), &p);
+        assert_eq!((r.state, r.declines), (JobState::Queued, 1));
+        assert!(r.next_attempt_at.is_some(), "waits to be published again");
+        assert_eq!(r.publish_attempt(), 2);
+        // The declined attempt's duplicate changes nothing.
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.confirm_published(2, Utc::now()), Effect::Applied);
+        assert_eq!((r.state, r.attempt, r.next_attempt_at), (JobState::Queued, 2, None));
+        // Its one counted attempt fails: with max_attempts 1 that is the end.
+        r.apply(&completion(&r, 2, JobResult::failed("x")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::GivenUp);
+    }
+
+    #[test]
+    fn cancel_and_permanent_failure_are_errors() {
+        let p = RetryPolicy::default();
+        let mut r = record(5);
+        r.apply(&completion(&r, 1, JobResult::cancel("bad input")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Error);
+        let mut r = record(5);
+        r.apply(&completion(&r, 1, JobResult::Failed { reason: "x".into(), retry: false }), Utc::now(), &p);
+        assert_eq!(r.state, JobState::Error);
+    }
+
+    #[test]
+    fn stopped_jobs_ignore_late_completions() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        assert_eq!(r.stop(Utc::now()), Effect::Applied);
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.state, JobState::Stopped);
+    }
+}

@@ -1,0 +1,19 @@
+//! Jobs on the leader: creating and publishing them ([`JobManager`]), the rules that change a
+//! job's record ([`lifecycle`]), applying what workers report ([`Completions`], fed by the
+//! [`ReplyPoller`] and by local runs), publishing again what is due ([`republish_loop`]), and
+//! waking whoever waits for a job.
+
+mod completions;
+pub mod lifecycle;
+mod manager;
+mod metrics;
+mod poller;
+mod republisher;
+mod waiters;
+
+pub use completions::{Applied, Completions};
+pub use lifecycle::{Effect, RetryPolicy};
+pub use manager::{JobError, JobManager, NewJob, MAX_ATTEMPTS};
+pub use metrics::LeaderMetrics;
+pub use poller::ReplyPoller;
+pub use republisher::republish_loop;

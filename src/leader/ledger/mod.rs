@@ -1,0 +1,305 @@
+//! The ledger: the durable record of jobs, and of the documents other parts of the leader keep
+//! in step with them (the asset repository's assets), in one database.
+//!
+//! Two engines: an embedded SQLite file (the default: nothing to install, one leader) and,
+//! for several leaders of one cluster, a shared PostgreSQL database. Each engine implements
+//! the few statements of [`Tx`]; every operation below is written once on top of them.
+//!
+//! Work is committed in batches ("group commit"): whatever operations are queued when a
+//! writer wakes go into one transaction, each in a savepoint of its own, so under load many
+//! job inserts and completions share one commit and a failing operation rolls back only
+//! itself. Results are handed back only after the commit, so nobody acts on an uncommitted
+//! state (the reply poller acks replies only once they are on disk).
+//!
+//! A job change and what depends on it commit together: [`Projection`] is how the asset
+//! repository updates an asset in the transaction that changed its job, so a crash can never
+//! leave a job SUCCEEDED without its renditions, and the ledger's idempotency (a completion is
+//! applied once) is the asset's too.
+
+mod sqlite;
+mod tx;
+
+pub use tx::Tx;
+
+use super::jobs::lifecycle::{Effect, RetryPolicy};
+use crate::protocol::api::JobRecord;
+use crate::protocol::message::Reply;
+use crate::protocol::{JobId, JobState, Topic, TopicPattern};
+use chrono::{DateTime, Utc};
+use futures::future::LocalBoxFuture;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("ledger: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("ledger record is unreadable: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("ledger commit failed: {0}")]
+    Commit(String),
+    #[error("the ledger has shut down")]
+    Closed,
+}
+
+/// Something kept in step with jobs, in the transaction that changes them.
+#[async_trait::async_trait(?Send)]
+pub trait Projection: Send + Sync + 'static {
+    /// Brings what depends on `rec` up to date after a change to it was applied.
+    async fn job_changed(&self, tx: &mut dyn Tx, rec: &JobRecord) -> Result<(), LedgerError>;
+}
+
+/// A projection that keeps nothing (a leader without assets, tests of the ledger alone).
+pub struct NoProjection;
+
+#[async_trait::async_trait(?Send)]
+impl Projection for NoProjection {
+    async fn job_changed(&self, _tx: &mut dyn Tx, _rec: &JobRecord) -> Result<(), LedgerError> {
+        Ok(())
+    }
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// Any of these states; empty for all.
+    pub states: Vec<JobState>,
+    pub topic: Option<TopicPattern>,
+    /// At most this many (newest first); 0 means 100.
+    pub limit: usize,
+}
+
+impl JobQuery {
+    pub fn limit(&self) -> usize {
+        if self.limit == 0 {
+            100
+        } else {
+            self.limit
+        }
+    }
+}
+
+/// One operation run inside a batch's transaction, in a savepoint of its own.
+type Work = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send>;
+
+/// What an operation left for after the commit: whether it succeeded (a failed one is rolled
+/// back to its savepoint), and how its result reaches the caller once the commit is known.
+struct Settle {
+    ok: bool,
+    deliver: Box<dyn FnOnce(Result<(), String>) + Send>,
+}
+
+/// A handle to the ledger; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    work: async_channel::Sender<Work>,
+    projection: Arc<dyn Projection>,
+    describe: Arc<str>,
+}
+
+impl Ledger {
+    /// The embedded SQLite ledger in the file `path` (created if missing).
+    pub fn open_sqlite(path: &Path, projection: Arc<dyn Projection>) -> Result<Ledger, LedgerError> {
+        let work = sqlite::start(path)?;
+        Ok(Ledger { work, projection, describe: format!("sqlite:{}", path.display()).into() })
+    }
+
+    /// Where the ledger lives, for logs (never includes secrets).
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// Runs `f` inside the next batch's transaction; its result arrives after the commit.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let work: Work = Box::new(move |t| {
+            Box::pin(async move {
+                let out = f(t).await;
+                let ok = out.is_ok();
+                let deliver = Box::new(move |committed: Result<(), String>| {
+                    let _ = tx.send(committed.map_err(LedgerError::Commit).and(out));
+                });
+                Settle { ok, deliver }
+            })
+        });
+        self.work.send(work).await.map_err(|_| LedgerError::Closed)?;
+        rx.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    pub async fn insert(&self, rec: JobRecord) -> Result<(), LedgerError> {
+        self.run(move |t| Box::pin(async move { t.insert_job(&rec).await })).await
+    }
+
+    pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.job(id).await })).await
+    }
+
+    /// Records the broker's confirm of `attempt`.
+    pub async fn confirm_published(&self, id: JobId, attempt: u32) -> Result<Option<JobRecord>, LedgerError> {
+        self.update(id, move |r| r.confirm_published(attempt, Utc::now())).await
+    }
+
+    pub async fn stop(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        self.update(id, |r| r.stop(Utc::now())).await
+    }
+
+    /// Applies `f` to the job and stores it (with its projection) if `f` changed it.
+    async fn update(
+        &self,
+        id: JobId,
+        f: impl FnOnce(&mut JobRecord) -> Effect + Send + 'static,
+    ) -> Result<Option<JobRecord>, LedgerError> {
+        let projection = self.projection.clone();
+        self.run(move |t| {
+            Box::pin(async move {
+                let Some(mut rec) = t.job(id).await? else { return Ok(None) };
+                if f(&mut rec) == Effect::Applied {
+                    t.update_job(&rec).await?;
+                    projection.job_changed(t, &rec).await?;
+                }
+                Ok(Some(rec))
+            })
+        })
+        .await
+    }
+
+    /// Applies replies in one transaction; returns each job's record afterwards with what the
+    /// reply did (`None` for a job the ledger does not know).
+    pub async fn apply_replies(
+        &self,
+        replies: Vec<Reply>,
+        policy: RetryPolicy,
+    ) -> Result<Vec<(Reply, Option<(Effect, JobRecord)>)>, LedgerError> {
+        let projection = self.projection.clone();
+        self.run(move |t| {
+            Box::pin(async move {
+                let now = Utc::now();
+                let mut out = Vec::with_capacity(replies.len());
+                for reply in replies {
+                    let Some(mut rec) = t.job(reply.job_id()).await? else {
+                        out.push((reply, None));
+                        continue;
+                    };
+                    let effect = rec.apply(&reply, now, &policy);
+                    if effect == Effect::Applied || rec.duplicates_ignored > 0 {
+                        t.update_job(&rec).await?;
+                    }
+                    if effect == Effect::Applied {
+                        projection.job_changed(t, &rec).await?;
+                    }
+                    out.push((reply, Some((effect, rec))));
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    pub async fn list(&self, query: JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.find_jobs(&query).await })).await
+    }
+
+    /// How many jobs are in each state.
+    pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, LedgerError> {
+        self.run(|t| Box::pin(async move { t.count_states().await })).await
+    }
+
+    /// Jobs to publish again: failed or declined ones whose next attempt has come, and ones
+    /// recorded but never confirmed (the leader died between the two) older than
+    /// `unconfirmed_before`. Never the leader's own local jobs, which are not published.
+    pub async fn due(
+        &self,
+        now: DateTime<Utc>,
+        unconfirmed_before: DateTime<Utc>,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.due_jobs(now, unconfirmed_before, 1000).await })).await
+    }
+
+    /// Remembers a topic jobs were published on, so its queue is announced to workers after a
+    /// restart too.
+    pub async fn add_topic(&self, topic: Topic) -> Result<(), LedgerError> {
+        self.run(move |t| Box::pin(async move { t.add_topic(&topic).await })).await
+    }
+
+    pub async fn topics(&self) -> Result<Vec<Topic>, LedgerError> {
+        self.run(|t| Box::pin(async move { t.topics().await })).await
+    }
+
+    /// A document.
+    pub async fn doc(&self, kind: &'static str, key: String) -> Result<Option<Value>, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.doc(kind, &key).await })).await
+    }
+
+    /// Reads, changes and writes back a document in one transaction: `f` gets the current
+    /// document (if any) and returns the new one (`None` leaves it as it is) and a result.
+    pub async fn update_doc<R: Send + 'static>(
+        &self,
+        kind: &'static str,
+        key: String,
+        f: impl FnOnce(Option<Value>) -> Result<(Option<Value>, R), LedgerError> + Send + 'static,
+    ) -> Result<R, LedgerError> {
+        self.run(move |t| {
+            Box::pin(async move {
+                let current = t.doc(kind, &key).await?;
+                let (new, out) = f(current)?;
+                if let Some(doc) = new {
+                    t.put_doc(kind, &key, &doc).await?;
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Documents of `kind` under a key prefix, in key order, after `after`.
+    pub async fn docs(
+        &self,
+        kind: &'static str,
+        prefix: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.docs(kind, &prefix, after.as_deref(), limit).await })).await
+    }
+}
+
+/// The SQL `LIKE` conditions that select the topics a pattern matches (topic segments are
+/// `[A-Za-z0-9_]`, so only `_` needs escaping, with `\`). `None` matches every topic.
+fn topic_like(pattern: &TopicPattern) -> Option<(String, Option<String>)> {
+    let text = pattern.as_str().replace('_', "\\_");
+    if pattern.is_exact() {
+        return Some((text, None));
+    }
+    let (prefix, tail) =
+        text.rsplit_once('/').map(|(p, t)| (format!("{p}/"), t)).unwrap_or((String::new(), text.as_str()));
+    match tail {
+        // `a/*`: one more segment, so no further '/'.
+        "*" => Some((format!("{prefix}%"), Some(format!("{prefix}%/%")))),
+        // `a/**`: anything below; the bare `**` matches everything.
+        _ if prefix.is_empty() => None,
+        _ => Some((format!("{prefix}%"), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_patterns_become_like_conditions() {
+        let like = |p: &str| topic_like(&p.parse().unwrap());
+        assert_eq!(like("a/b_c"), Some(("a/b\\_c".into(), None)));
+        assert_eq!(like("a/*"), Some(("a/%".into(), Some("a/%/%".into()))));
+        assert_eq!(like("a/**"), Some(("a/%".into(), None)));
+        assert_eq!(like("*"), Some(("%".into(), Some("%/%".into()))));
+        assert_eq!(like("**"), None);
+    }
+}

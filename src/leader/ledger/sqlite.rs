@@ -1,0 +1,347 @@
+//! The embedded ledger engine: one SQLite file, one writer thread.
+//!
+//! The thread owns the connection and runs operations in batches, each batch in one
+//! transaction and each operation in a savepoint. SQLite calls are synchronous, so the thread
+//! drives each operation's future to completion itself (nothing in it ever waits on anything
+//! but SQLite).
+//!
+//! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
+//! crashing; only a power loss can take the last few commits.
+
+use super::{topic_like, JobQuery, LedgerError, Settle, Tx, Work};
+use crate::protocol::api::JobRecord;
+use crate::protocol::workflow::LOCAL_TOPIC;
+use crate::protocol::{JobId, JobState, Topic};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::path::Path;
+
+/// Most operations that may share one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// The schema; `user_version` says which one a file holds.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Opens (or creates) the ledger file and starts its writer thread.
+pub(super) fn start(path: &Path) -> Result<async_channel::Sender<Work>, LedgerError> {
+    let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
+    let mut conn = Connection::open(path).map_err(open_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=NORMAL;
+         PRAGMA busy_timeout=5000;
+         CREATE TABLE IF NOT EXISTS jobs (
+             id TEXT PRIMARY KEY,
+             topic TEXT NOT NULL,
+             state TEXT NOT NULL,
+             next_attempt_at INTEGER,
+             created_at INTEGER NOT NULL,
+             doc TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
+         CREATE INDEX IF NOT EXISTS jobs_topic ON jobs(topic);
+         CREATE TABLE IF NOT EXISTS topics (
+             topic TEXT PRIMARY KEY,
+             first_seen INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS docs (
+             kind TEXT NOT NULL,
+             key TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             PRIMARY KEY (kind, key)
+         );",
+    )
+    .map_err(open_err)?;
+    migrate(&mut conn).map_err(open_err)?;
+    let (tx, rx) = async_channel::unbounded();
+    std::thread::Builder::new()
+        .name("ledger".into())
+        .spawn(move || writer_loop(conn, rx))
+        .map_err(|e| LedgerError::Commit(e.to_string()))?;
+    Ok(tx)
+}
+
+/// Brings a file written by an earlier version up to [`SCHEMA_VERSION`]. Version 1 kept assets
+/// in tables of their own; they become documents.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let has_assets: bool =
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'assets'", [], |r| {
+            r.get::<_, i64>(0)
+        })? > 0;
+    let t = conn.transaction()?;
+    if has_assets {
+        let moved = migrate_assets(&t)?;
+        t.execute_batch("DROP TABLE renditions; DROP TABLE assets;")?;
+        tracing::info!(assets = moved, "ledger: assets moved to documents (schema 2)");
+    }
+    t.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    t.commit()
+}
+
+/// Copies every version-1 asset row, with its renditions, into an `asset` document.
+fn migrate_assets(t: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+    let ms = |v: Option<i64>| {
+        v.and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single()).map(|d| d.to_rfc3339())
+    };
+    let mut assets = t.prepare(
+        "SELECT path, sha256, size, mime_type, metadata, other_outputs, workflow, job_id, job_state,
+                workflow_error, created_at, modified_at, processed_at FROM assets",
+    )?;
+    let mut renditions = t.prepare(
+        "SELECT name, sha256, size, mime_type, width, height, job_id FROM renditions WHERE asset = ?1 ORDER BY name",
+    )?;
+    let mut rows = assets.query([])?;
+    let mut moved = 0;
+    while let Some(r) = rows.next()? {
+        let path: String = r.get(0)?;
+        let rends: Vec<Value> = renditions
+            .query_map(params![path], |x| {
+                Ok(serde_json::json!({
+                    "name": x.get::<_, String>(0)?,
+                    "blob": {"sha256": x.get::<_, String>(1)?, "size": x.get::<_, i64>(2)?},
+                    "mime_type": x.get::<_, String>(3)?,
+                    "width": x.get::<_, Option<u32>>(4)?,
+                    "height": x.get::<_, Option<u32>>(5)?,
+                    "job_id": x.get::<_, String>(6)?,
+                }))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let workflow: Option<String> = r.get(6)?;
+        let doc = serde_json::json!({
+            "path": path,
+            "original": {"sha256": r.get::<_, String>(1)?, "size": r.get::<_, i64>(2)?},
+            "mime_type": r.get::<_, String>(3)?,
+            "metadata": serde_json::from_str::<Value>(&r.get::<_, String>(4)?).unwrap_or_default(),
+            "renditions": rends,
+            "other_outputs": serde_json::from_str::<Value>(&r.get::<_, String>(5)?).unwrap_or_default(),
+            "job": workflow.map(|w| serde_json::json!({
+                "workflow": w, "id": r.get::<_, Option<String>>(7).ok().flatten(),
+                "state": r.get::<_, Option<String>>(8).ok().flatten(),
+                "error": r.get::<_, Option<String>>(9).ok().flatten(),
+            })),
+            "created_at": ms(r.get(10)?),
+            "modified_at": ms(r.get(11)?),
+            "processed_at": ms(r.get(12)?),
+        });
+        t.execute(
+            "INSERT OR REPLACE INTO docs(kind, key, doc) VALUES ('asset', ?1, ?2)",
+            params![path, doc.to_string()],
+        )?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
+    while let Ok(first) = work.recv_blocking() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match work.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let t = match conn.transaction() {
+            Ok(t) => t,
+            Err(e) => {
+                // Run nothing; every caller hears of it (their result channels close).
+                tracing::error!(error = %e, "ledger cannot begin a transaction");
+                continue;
+            }
+        };
+        let mut settles: Vec<Settle> = Vec::with_capacity(batch.len());
+        for op in batch {
+            if let Err(e) = t.execute_batch("SAVEPOINT op") {
+                tracing::error!(error = %e, "ledger cannot open a savepoint");
+                continue;
+            }
+            let settle = futures::executor::block_on(op(&mut SqliteTx { conn: &t }));
+            let end = if settle.ok { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+            if let Err(e) = t.execute_batch(end) {
+                tracing::error!(error = %e, "ledger cannot close a savepoint");
+            }
+            settles.push(settle);
+        }
+        let committed = t.commit().map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "ledger commit failed");
+        }
+        for s in settles {
+            (s.deliver)(committed.clone());
+        }
+    }
+}
+
+/// The statements of [`Tx`] on the writer thread's open transaction.
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<JobRecord>, LedgerError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(serde_json::from_str(&row.get::<_, String>(0)?)?);
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait(?Send)]
+impl Tx for SqliteTx<'_> {
+    async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM jobs WHERE id = ?1")?
+            .query_row(params![id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(match doc {
+            Some(d) => Some(serde_json::from_str(&d)?),
+            None => None,
+        })
+    }
+
+    async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                rec.id.to_string(),
+                rec.topic.as_str(),
+                rec.state.as_str(),
+                rec.next_attempt_at.map(millis),
+                millis(rec.created_at),
+                serde_json::to_string(rec)?
+            ])?;
+        Ok(())
+    }
+
+    async fn update_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
+        self.conn.prepare_cached("UPDATE jobs SET state = ?2, next_attempt_at = ?3, doc = ?4 WHERE id = ?1")?.execute(
+            params![
+                rec.id.to_string(),
+                rec.state.as_str(),
+                rec.next_attempt_at.map(millis),
+                serde_json::to_string(rec)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn find_jobs(&mut self, query: &JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
+        let mut sql = String::from("SELECT doc FROM jobs WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if !query.states.is_empty() {
+            let marks: Vec<String> = query
+                .states
+                .iter()
+                .map(|s| {
+                    args.push(s.as_str().to_owned());
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND state IN ({})", marks.join(", ")));
+        }
+        if let Some((like, not_like)) = query.topic.as_ref().and_then(topic_like) {
+            args.push(like);
+            sql.push_str(&format!(" AND topic LIKE ?{} ESCAPE '\\'", args.len()));
+            if let Some(not_like) = not_like {
+                args.push(not_like);
+                sql.push_str(&format!(" AND topic NOT LIKE ?{} ESCAPE '\\'", args.len()));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", query.limit()));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        records(rows)
+    }
+
+    async fn count_states(&mut self) -> Result<Vec<(JobState, u64)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+        let rows: Vec<(String, u64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(rows.into_iter().filter_map(|(s, n)| s.parse().ok().map(|s| (s, n))).collect())
+    }
+
+    async fn due_jobs(
+        &mut self,
+        now: DateTime<Utc>,
+        unconfirmed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc FROM jobs WHERE ((state IN ('FAILED', 'QUEUED') AND next_attempt_at <= ?1)
+                                      OR (state = 'NEW' AND created_at <= ?2))
+                                     AND topic != ?3
+             ORDER BY id LIMIT ?4",
+        )?;
+        let rows = stmt.query(params![millis(now), millis(unconfirmed_before), LOCAL_TOPIC, limit as i64])?;
+        records(rows)
+    }
+
+    async fn add_topic(&mut self, topic: &Topic) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO topics(topic, first_seen) VALUES (?1, ?2)")?
+            .execute(params![topic.as_str(), millis(Utc::now())])?;
+        Ok(())
+    }
+
+    async fn topics(&mut self) -> Result<Vec<Topic>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached("SELECT topic FROM topics ORDER BY topic")?;
+        let names: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(names.into_iter().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    async fn doc(&mut self, kind: &str, key: &str) -> Result<Option<Value>, LedgerError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM docs WHERE kind = ?1 AND key = ?2")?
+            .query_row(params![kind, key], |r| r.get(0))
+            .optional()?;
+        Ok(match doc {
+            Some(d) => Some(serde_json::from_str(&d)?),
+            None => None,
+        })
+    }
+
+    async fn put_doc(&mut self, kind: &str, key: &str, doc: &Value) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO docs(kind, key, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, key) DO UPDATE SET doc = excluded.doc",
+            )?
+            .execute(params![kind, key, doc.to_string()])?;
+        Ok(())
+    }
+
+    async fn docs(
+        &mut self,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, LedgerError> {
+        // Keys from `prefix` on, in order, until the first that does not start with it: a walk
+        // along the primary key's index, where LIKE would scan.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, doc FROM docs WHERE kind = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![kind, prefix, after.unwrap_or(""), limit as i64])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, serde_json::from_str(&row.get::<_, String>(1)?)?));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,114 @@
+//! A job as the leader's ledger records it, and as the API shows it.
+
+use crate::protocol::trace::TraceContext;
+use crate::protocol::{InstanceId, Job, JobId, JobResult, JobState, PayloadEntry, Properties, Topic};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The worker that last ran (or declined) a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRef {
+    pub id: InstanceId,
+    pub name: String,
+}
+
+/// Everything the leader knows about one job. The state changes only by the rules of
+/// `leader::jobs::lifecycle`, which is what makes completions idempotent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub topic: Topic,
+    pub state: JobState,
+    #[serde(default)]
+    pub properties: Properties,
+    #[serde(default)]
+    pub inputs: Vec<PayloadEntry>,
+    #[serde(default)]
+    pub outputs: Vec<PayloadEntry>,
+    /// Properties the consumer handed back.
+    #[serde(default)]
+    pub output_properties: Properties,
+    /// The last attempt's result (a DECLINED one while the job waits for another worker).
+    #[serde(default)]
+    pub result: Option<JobResult>,
+    /// The attempt published last (1 for the first).
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// Attempts that workers declined (they lack what the job needs): they do not count
+    /// against `max_attempts`.
+    #[serde(default)]
+    pub declines: u32,
+    #[serde(default)]
+    pub worker: Option<WorkerRef>,
+    /// Broker redeliveries of the current attempt (workers that died mid-job).
+    #[serde(default)]
+    pub redeliveries: u32,
+    /// Completions applied: 1 for a finished job, however often one was delivered.
+    #[serde(default)]
+    pub completions_applied: u32,
+    /// Duplicate or stale completions that changed nothing.
+    #[serde(default)]
+    pub duplicates_ignored: u32,
+    /// The job's trace (W3C `traceparent` of its creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub queued_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the job is published again (a retry, or after a decline).
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl JobRecord {
+    /// A new record for `job`, NEW until the broker confirms its publish.
+    pub fn new(job: &Job, now: DateTime<Utc>) -> Self {
+        JobRecord {
+            id: job.id,
+            topic: job.topic.clone(),
+            state: JobState::New,
+            properties: job.properties.clone(),
+            inputs: job.inputs.clone(),
+            outputs: vec![],
+            output_properties: Properties::new(),
+            result: None,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            declines: 0,
+            worker: None,
+            redeliveries: 0,
+            completions_applied: 0,
+            duplicates_ignored: 0,
+            trace: None,
+            created_at: now,
+            queued_at: None,
+            started_at: None,
+            finished_at: None,
+            next_attempt_at: None,
+        }
+    }
+
+    /// The job as a worker receives it for the record's current attempt.
+    pub fn job(&self) -> Job {
+        Job {
+            id: self.id,
+            topic: self.topic.clone(),
+            properties: self.properties.clone(),
+            inputs: self.inputs.clone(),
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+/// `GET /api/jobs`: a page of jobs, newest first, and how many jobs the ledger holds per state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<JobRecord>,
+    pub counts: BTreeMap<JobState, u64>,
+}

@@ -1,0 +1,23 @@
+//! The documents of the leader's HTTP API: what `GET /api/jobs/{id}`, `GET /api/assets/...`
+//! and `GET /api/topics` answer, and what the CLI and other clients read back.
+//!
+//! They are plain data, like the wire messages, so a client (the `offloader` CLI, the bench,
+//! a script) can read them without linking the leader. The rules that change a job record
+//! live with the leader (`leader::jobs::lifecycle`); the shapes live here. The OpenAPI
+//! document the leader serves at `/api/openapi.json` is generated from these types.
+
+mod asset;
+mod job_record;
+mod topics;
+
+pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
+pub use job_record::{JobList, JobRecord, WorkerRef};
+pub use topics::{ConsumerView, InstanceView, QueueView, TopicsReport};
+
+use serde::{Deserialize, Serialize};
+
+/// Every error answer of the API: `{"error": "<what went wrong and what to do>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
