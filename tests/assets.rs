@@ -350,3 +350,46 @@ workflow = "dam/update_asset_offloading"
     }
     finish(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_naming_assets_in_its_input_payload_gets_their_originals() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let _w = c.start_worker("w1", &["--consume", "acme/copy=echo"]).await;
+    c.also_delete("acme/copy");
+    // Outside /content/dam: no launcher fires, the asset just sits in the repository.
+    let (status, created) = put(&c, "/content/docs/a.txt", bytes(5, 3000), Some("text/plain")).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["job"].is_null(), "{created}");
+
+    // The job names the asset by path only, as AEM's offloading jobs do.
+    let properties = json!({
+        "offloading.workflow.model": "acme/copy",
+        "offloading.workflow.payload": "/content/docs/a.txt",
+        "offloading.input.payload": "/content/docs/a.txt",
+    });
+    let job = c.submit("acme/copy", properties.clone()).await;
+    assert_eq!(job["inputs"][0]["path"], "/content/docs/a.txt", "{job}");
+    assert_eq!(job["inputs"][0]["blob"], created["original"], "the asset's original became the input: {job}");
+    let done = c.wait_job(job["id"].as_str().unwrap(), Duration::from_secs(30)).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    // Its result is applied to the asset it ran on: echo's copy is kept as an other output.
+    let (_, asset) = get_asset(&c, "/content/docs/a.txt").await;
+    assert_eq!(asset["job"]["id"], done["id"], "{asset}");
+    assert_eq!(asset["other_outputs"][0]["blob"], created["original"], "{asset}");
+
+    // A path that is no asset is refused with the reason, before anything is recorded.
+    let mut missing = properties;
+    missing["offloading.input.payload"] = json!("/content/docs/none.txt");
+    let resp = c
+        .http
+        .post(c.url("/api/jobs"))
+        .json(&json!({"topic": "acme/copy", "properties": missing}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert!(err["error"].as_str().unwrap().contains("/content/docs/none.txt"), "{err}");
+    finish(c).await;
+}

@@ -33,14 +33,17 @@ impl Announcer {
     }
 }
 
+/// Starts announcing `initial` (and every change to it). `poke` re-sends the announcement at
+/// once when notified: the topology view notifies it when a new peer appears.
 pub fn spawn_announcer(
     publisher: Arc<Publisher>,
     initial: Announcement,
     heartbeat: HeartbeatConfig,
+    poke: Arc<Notify>,
     cancel: CancellationToken,
 ) -> (Announcer, JoinHandle<()>) {
     let (tx, mut rx) = watch::channel(initial);
-    let announcer = Announcer { state: Arc::new(tx), poke: Arc::new(Notify::new()) };
+    let announcer = Announcer { state: Arc::new(tx), poke };
     let poke = announcer.poke.clone();
     let exchange = publisher.broker().names().topology_exchange();
     let task = tokio::spawn(async move {

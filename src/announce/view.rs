@@ -7,7 +7,7 @@ use crate::protocol::{InstanceId, Role, Topic};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +68,7 @@ struct ViewSubscriber {
     peers: Arc<RwLock<HashMap<InstanceId, Peer>>>,
     changes: watch::Sender<u64>,
     on_new_peer: Box<dyn Fn() + Send + Sync>,
+    ready: Option<oneshot::Sender<()>>,
 }
 
 #[async_trait::async_trait]
@@ -81,6 +82,12 @@ impl Subscriber for ViewSubscriber {
         let queue = setup.declare_private_queue(&exchange, "").await?;
         // Heartbeats are worthless once stale: nothing to acknowledge.
         Ok(Consume::queue(queue).no_ack())
+    }
+
+    fn subscribed(&mut self) {
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(());
+        }
     }
 
     async fn handle(&mut self, batch: Vec<Delivery>) {
@@ -135,20 +142,23 @@ impl Subscriber for ViewSubscriber {
     }
 }
 
-/// Starts listening to announcements. `on_new_peer` runs when an instance appears
-/// (the runtime re-announces itself so the newcomer learns about it at once).
+/// Starts listening to announcements. `on_new_peer` runs when an instance appears (the runtime
+/// re-announces itself so the newcomer learns about it at once). The receiver fires once the
+/// view listens: an instance that announces itself only after that hears the answers its
+/// announcement provokes.
 pub fn spawn_view(
     broker: Broker,
     heartbeat: HeartbeatConfig,
     on_new_peer: impl Fn() + Send + Sync + 'static,
     cancel: CancellationToken,
-) -> (TopologyView, JoinHandle<()>) {
+) -> (TopologyView, oneshot::Receiver<()>, JoinHandle<()>) {
     let peers = Arc::new(RwLock::new(HashMap::new()));
     let (tx, rx) = watch::channel(0u64);
+    let (ready_tx, ready_rx) = oneshot::channel();
     let view = TopologyView { peers: peers.clone(), timeout: heartbeat.timeout, changes: rx };
-    let sub = ViewSubscriber { peers, changes: tx, on_new_peer: Box::new(on_new_peer) };
+    let sub = ViewSubscriber { peers, changes: tx, on_new_peer: Box::new(on_new_peer), ready: Some(ready_tx) };
     let task = tokio::spawn(async move {
         run_subscription(broker, sub, cancel).await;
     });
-    (view, task)
+    (view, ready_rx, task)
 }

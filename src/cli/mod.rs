@@ -58,6 +58,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     settings::init_tracing(&cli.global);
+    let json_logs = cli.global.log_format == settings::LogFormat::Json;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -80,9 +81,13 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` prints the whole chain of causes on one line.
-            tracing::error!(error = format!("{e:#}"), "offloader failed");
-            eprintln!("error: {e:#}");
+            // Once: as a log record for collectors, as a line for people. `{:#}` prints the whole
+            // chain of causes on one line.
+            if json_logs {
+                tracing::error!(error = format!("{e:#}"), "offloader failed");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -74,11 +74,14 @@ impl Global {
     }
 }
 
-/// Logs to stderr, so stdout stays clean for the JSON that commands print.
+/// Logs to stderr, so stdout stays clean for the JSON that commands print. Colours only on a
+/// terminal (and never with `NO_COLOR` set), so log files and collectors get plain text.
 pub fn init_tracing(global: &Global) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match global.log_format {
         LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

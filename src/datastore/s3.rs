@@ -17,7 +17,7 @@ use crate::protocol::blob::BlobRef;
 use async_trait::async_trait;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::config::{Credentials, Region, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
@@ -74,7 +74,11 @@ impl S3BlobStore {
             .region(Region::new(cfg.region.clone()))
             .force_path_style(cfg.path_style)
             .retry_config(retry)
-            .timeout_config(timeouts);
+            .timeout_config(timeouts)
+            // Every read is verified against its sha256 (the blob's name), which is stronger than
+            // the SDK's response checksums, and those cannot be checked on objects uploaded in
+            // parts anyway (the SDK warns on every such read). Uploads still send a checksum.
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         if let Some(endpoint) = &cfg.endpoint {
             builder = builder.endpoint_url(endpoint.clone());
         }

@@ -235,11 +235,16 @@ pub async fn start(
         draining: false,
         sent_at: chrono::Utc::now(),
     };
-    let (announcer, announcer_task) = spawn_announcer(publisher.clone(), initial, config.heartbeat, cancel.clone());
-    tasks.push(announcer_task);
-    let poke = announcer.clone();
-    let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), cancel.clone());
+    let poke = Arc::new(tokio::sync::Notify::new());
+    let on_new_peer = {
+        let poke = poke.clone();
+        move || poke.notify_one()
+    };
+    let (view, _listening, view_task) = spawn_view(broker.clone(), config.heartbeat, on_new_peer, cancel.clone());
     tasks.push(view_task);
+    let (announcer, announcer_task) =
+        spawn_announcer(publisher.clone(), initial, config.heartbeat, poke, cancel.clone());
+    tasks.push(announcer_task);
     // New topics go out at once, so workers start consuming their queues.
     tasks.push(tokio::spawn({
         let (mut topics, cancel) = (jobs.topics(), cancel.clone());

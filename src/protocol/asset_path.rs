@@ -101,6 +101,8 @@ impl AssetPath {
     }
 }
 
+text_schema!(AssetPath, "An absolute repository path: /-separated segments, none empty, . or ..", r"^(/[^/]+)+$");
+
 impl fmt::Display for AssetPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

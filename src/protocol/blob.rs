@@ -32,6 +32,8 @@ impl Sha256Hex {
     }
 }
 
+text_schema!(Sha256Hex, "A sha256 digest, 64 lowercase hex digits.", r"^[0-9a-f]{64}$");
+
 impl FromStr for Sha256Hex {
     type Err = InvalidDigest;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -64,7 +66,7 @@ impl fmt::Display for Sha256Hex {
 }
 
 /// A blob in the datastore, named by its content.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlobRef {
     pub sha256: Sha256Hex,
     /// Size in bytes; lets a reader refuse an oversized input before fetching it.

@@ -10,7 +10,7 @@ use super::topic::{Topic, TopicPattern};
 use serde::{Deserialize, Serialize};
 
 /// The state of one topic on one instance, as the Offloading Browser shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TopicState {
     Enabled,
@@ -27,7 +27,7 @@ pub enum EnablementChange {
     Exclusive,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Enablement {
     pub allow: Vec<TopicPattern>,
     #[serde(default)]

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 /// A stable instance id, kept in the instance's data directory so it survives
 /// restarts (a restarted worker keeps its topic enablement).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct InstanceId(pub uuid::Uuid);
 
@@ -29,7 +29,7 @@ impl FromStr for InstanceId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Leader,

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A job's identity. Time-ordered (UUIDv7) so ledger listings sort by creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct JobId(pub uuid::Uuid);
 
@@ -42,7 +42,7 @@ pub type Properties = serde_json::Map<String, serde_json::Value>;
 
 /// One entry of an input or output payload: a repository path and the blob holding
 /// its bytes. Paths are the leader's names for things; workers only use the blob.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PayloadEntry {
     pub path: String,
     pub blob: BlobRef,
@@ -54,7 +54,7 @@ pub struct PayloadEntry {
 /// Where a job is in its life, as the leader's ledger records it. The names are
 /// Sling's, plus `NEW` for the short window between recording a job and the
 /// broker confirming it: a job is never QUEUED without that confirm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     /// Recorded, not yet confirmed by the broker.
@@ -126,7 +126,7 @@ impl FromStr for JobState {
 }
 
 /// What a consumer says about a job, as Sling's `JobResult`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobResult {
     /// Done; the outputs are in the completion.

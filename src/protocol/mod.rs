@@ -2,6 +2,23 @@
 //! that cross process boundaries. Everything here is plain data and pure logic;
 //! nothing imports the runtime.
 
+/// Gives a type that travels as a validated string its OpenAPI schema: a string with a
+/// description and the pattern its parser enforces.
+macro_rules! text_schema {
+    ($ty:ty, $description:expr, $pattern:expr) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($description))
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+
 pub mod api;
 pub mod asset_path;
 pub mod blob;

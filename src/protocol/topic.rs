@@ -72,6 +72,12 @@ impl Topic {
     }
 }
 
+text_schema!(
+    Topic,
+    "A job topic: segments of A-Z, a-z, 0-9 and _ separated by /.",
+    r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$"
+);
+
 impl FromStr for Topic {
     type Err = TopicError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -187,6 +193,12 @@ impl TopicPattern {
         parts.join(".")
     }
 }
+
+text_schema!(
+    TopicPattern,
+    "A topic, or a consumer pattern ending in * (one more segment) or ** (any depth).",
+    r"^(\*\*?|[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*(/\*\*?)?)$"
+);
 
 impl FromStr for TopicPattern {
     type Err = TopicError;

@@ -63,6 +63,8 @@ fn nonzero<const N: usize>() -> [u8; N] {
     }
 }
 
+text_schema!(TraceContext, "A W3C traceparent.", r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$");
+
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "00-{}-{}-{:02x}", hex::encode(self.trace_id), hex::encode(self.span_id), self.flags)

@@ -147,9 +147,18 @@ pub async fn start(
         tracing::warn!("control queue not ready after 10 s; announcing anyway");
     }
 
-    let (announcer, announcer_task) = spawn_announcer(publisher.clone(), initial, config.heartbeat, background.clone());
-    let poke = announcer.clone();
-    let (view, view_task) = spawn_view(broker.clone(), config.heartbeat, move || poke.poke(), background.clone());
+    // Listen to the others before announcing, so the leader's answer (its topic list) is heard.
+    let poke = Arc::new(tokio::sync::Notify::new());
+    let on_new_peer = {
+        let poke = poke.clone();
+        move || poke.notify_one()
+    };
+    let (view, view_ready, view_task) = spawn_view(broker.clone(), config.heartbeat, on_new_peer, background.clone());
+    if tokio::time::timeout(Duration::from_secs(10), view_ready).await.is_err() {
+        tracing::warn!("topology view not listening after 10 s; announcing anyway");
+    }
+    let (announcer, announcer_task) =
+        spawn_announcer(publisher.clone(), initial, config.heartbeat, poke, background.clone());
 
     let runner = Arc::new(JobRunner {
         publisher,

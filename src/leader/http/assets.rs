@@ -17,7 +17,9 @@
 use super::error::ApiError;
 use super::ApiState;
 use crate::datastore::{BlobStore, DatastoreError};
-use crate::protocol::api::{Asset, AssetChange, IngestOutcome};
+use crate::leader::workflows::Launcher;
+use crate::protocol::api::{Asset, AssetChange, ErrorBody, IngestOutcome};
+use crate::protocol::WorkflowModel;
 use crate::protocol::{AssetPath, BlobRef};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -27,7 +29,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
 pub fn routes() -> Router<ApiState> {
@@ -76,7 +77,14 @@ fn answer(outcome: IngestOutcome) -> Response {
     (status, Json(outcome)).into_response()
 }
 
-async fn put_asset(
+/// Uploads an asset's bytes (the request body, streamed into the datastore): 201 when the path
+/// is new, 200 when it existed (modified, or the same bytes again).
+#[utoipa::path(put, path = "/api/assets/{path}", tag = "assets",
+    params(("path" = String, Path, description = "The asset path without its leading /")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = IngestOutcome), (status = 200, body = IngestOutcome), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn put_asset(
     State(state): State<ApiState>,
     Path(rest): Path<String>,
     headers: HeaderMap,
@@ -113,15 +121,21 @@ async fn put_asset(
     Ok(answer(state.ingestor.ingest(path, stored.blob, mime).await?))
 }
 
-#[derive(Deserialize)]
+/// Bytes already in the datastore, to become an asset's original.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Register {
+pub struct Register {
     blob: BlobRef,
     #[serde(default)]
     mime_type: Option<String>,
 }
 
-async fn register_asset(
+/// Registers bytes already in the datastore as an asset's original (what `offloader ingest` does).
+#[utoipa::path(post, path = "/api/assets/{path}", tag = "assets", request_body = Register,
+    params(("path" = String, Path, description = "The asset path without its leading /")),
+    responses((status = 201, body = IngestOutcome), (status = 200, body = IngestOutcome), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn register_asset(
     State(state): State<ApiState>,
     Path(rest): Path<String>,
     body: axum::body::Bytes,
@@ -140,7 +154,14 @@ async fn register_asset(
     Ok(answer(state.ingestor.ingest(path, req.blob, mime).await?))
 }
 
-async fn get_asset(State(state): State<ApiState>, Path(rest): Path<String>) -> Result<Response, ApiError> {
+/// The asset (JSON); `.../renditions/{name}` streams a rendition's bytes (`original` for the
+/// original), which needs the bearer token when one is set.
+#[utoipa::path(get, path = "/api/assets/{path}", tag = "assets",
+    params(("path" = String, Path, description = "The asset path without its leading /, optionally followed by /renditions/NAME")),
+    responses((status = 200, description = "The asset, or a rendition's bytes",
+            content((Asset = "application/json"), (Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_asset(State(state): State<ApiState>, Path(rest): Path<String>) -> Result<Response, ApiError> {
     let full = format!("/{rest}");
     if let Some((asset, name)) = full.rsplit_once("/renditions/") {
         if let Ok(asset) = AssetPath::parse(asset) {
@@ -186,11 +207,30 @@ async fn rendition(state: &ApiState, asset: Asset, name: &str) -> Result<Respons
         .into_response())
 }
 
-async fn launchers(State(state): State<ApiState>) -> Response {
-    Json(json!({ "launchers": state.ingestor.launchers.list() })).into_response()
+/// `GET /api/launchers`.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct LauncherList {
+    /// In the order they are tried.
+    pub launchers: Vec<Launcher>,
 }
 
-async fn models(State(state): State<ApiState>) -> Response {
-    let all: Vec<_> = state.ingestor.models.all().collect();
-    Json(json!({ "models": all })).into_response()
+/// `GET /api/models`.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ModelList {
+    /// Each a workflow model document, as the JSON Schema `offloader.workflow-model.v1` in the
+    /// repository's `schemas/` describes it (the one description of that contract).
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<WorkflowModel>,
+}
+
+/// The workflow launchers, in the order they are tried.
+#[utoipa::path(get, path = "/api/launchers", tag = "assets", responses((status = 200, body = LauncherList)))]
+pub async fn launchers(State(state): State<ApiState>) -> Json<LauncherList> {
+    Json(LauncherList { launchers: state.ingestor.launchers.list().to_vec() })
+}
+
+/// The workflow models this leader knows.
+#[utoipa::path(get, path = "/api/models", tag = "assets", responses((status = 200, body = ModelList)))]
+pub async fn models(State(state): State<ApiState>) -> Json<ModelList> {
+    Json(ModelList { models: state.ingestor.models.all().cloned().collect() })
 }

@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::leader::jobs::NewJob;
 use crate::leader::ledger::JobQuery;
-use crate::protocol::api::{JobList, JobRecord};
+use crate::protocol::api::{ErrorBody, JobList, JobRecord};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
 use crate::protocol::{JobId, JobState, PayloadEntry, Properties, TopicPattern};
 use axum::extract::{Path, Query, State};
@@ -21,20 +21,31 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/jobs/{id}/stop", post(stop_job))
 }
 
-/// `POST /api/jobs`.
-#[derive(Deserialize)]
+/// A job to create. Inputs must already be in the datastore; an offloading job may instead name
+/// assets in `offloading.input.payload`, whose originals become its inputs.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateJob {
+pub struct CreateJob {
+    /// The job topic, e.g. `offloader/echo`.
     topic: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     properties: Properties,
     #[serde(default)]
     inputs: Vec<PayloadEntry>,
+    /// Attempts before the job is given up (1 to 1000; default: the leader's policy).
     #[serde(default)]
     max_attempts: Option<u32>,
 }
 
-async fn create_job(
+/// Creates a job: recorded, published with a confirm, QUEUED (or NEW while RabbitMQ is away).
+#[utoipa::path(post, path = "/api/jobs", tag = "jobs", request_body = CreateJob,
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context the job continues")),
+    responses((status = 201, description = "The job's record", body = JobRecord),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 503, description = "Ledger or datastore unavailable", body = ErrorBody)))]
+pub async fn create_job(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -71,10 +82,10 @@ async fn create_job(
     Ok((StatusCode::CREATED, Json(rec)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct GetJobQuery {
-    /// Seconds to wait for the job to reach a final state (long polling).
+pub struct GetJobQuery {
+    /// Seconds to wait for the job to reach a final state (long polling, at most 300).
     wait: Option<f64>,
 }
 
@@ -82,7 +93,10 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
     id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not a job id")))
 }
 
-async fn get_job(
+/// One job; with `wait`, answers when the job is final or the wait is over.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id"), GetJobQuery),
+    responses((status = 200, body = JobRecord), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_job(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<GetJobQuery>,
@@ -97,19 +111,28 @@ async fn get_job(
     Ok(Json(rec))
 }
 
-async fn stop_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
+/// Stops a job: it will not be retried, and a late result is ignored.
+#[utoipa::path(post, path = "/api/jobs/{id}/stop", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stop_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
     Ok(Json(state.jobs.stop(parse_id(&id)?).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
+    /// Only jobs in this state (NEW, QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED).
     state: Option<String>,
+    /// Only jobs whose topic matches this pattern (`a/b/*`, `a/**`).
     topic: Option<String>,
+    /// At most this many jobs (default 100, at most 10 000).
     limit: Option<usize>,
 }
 
-async fn list_jobs(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<JobList>, ApiError> {
+/// Jobs, newest first, with how many jobs the ledger holds per state.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
+pub async fn list_jobs(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<JobList>, ApiError> {
     let states: Vec<JobState> = match q.state {
         Some(s) => vec![s.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?],
         None => vec![],

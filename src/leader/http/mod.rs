@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 pub mod error;
 mod jobs;
+mod openapi;
 mod topics;
 
 use crate::announce::TopologyView;
@@ -45,6 +46,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(topics::routes())
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
         .layer(middleware::from_fn(error::json_errors))

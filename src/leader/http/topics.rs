@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::topology::{send_control, topics_report};
-use crate::protocol::api::{InstanceView, TopicsReport};
+use crate::protocol::api::{ErrorBody, InstanceView, TopicsReport};
 use crate::protocol::message::ControlAction;
 use crate::protocol::{BlobRef, Sha256Hex, TopicPattern};
 use axum::extract::{Path, State};
@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use std::time::Duration;
 
 pub fn routes() -> Router<ApiState> {
@@ -25,8 +24,21 @@ pub fn routes() -> Router<ApiState> {
 /// How long a health check waits for each service.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How the leader's services answer.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when a service does not answer.
+    pub status: String,
+    /// `ok`, or what went wrong reaching RabbitMQ.
+    pub broker: String,
+    /// `ok`, `none` (no datastore configured), or what went wrong reaching it.
+    pub datastore: String,
+}
+
 /// 200 when the broker and the datastore answer, 503 naming what does not.
-async fn health(State(state): State<ApiState>) -> Response {
+#[utoipa::path(get, path = "/api/health", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn health(State(state): State<ApiState>) -> Response {
     let broker = state.publisher.broker();
     let queue = broker.names().replies_queue();
     let broker_ok = match tokio::time::timeout(CHECK_TIMEOUT, broker.queue_depth(&queue)).await {
@@ -48,30 +60,37 @@ async fn health(State(state): State<ApiState>) -> Response {
     };
     let healthy = broker_ok == "ok" && (datastore_ok == "ok" || datastore_ok == "none");
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "status": if healthy { "ok" } else { "degraded" },
-        "broker": broker_ok,
-        "datastore": datastore_ok,
-    });
-    (status, Json(body)).into_response()
+    let status_text = if healthy { "ok" } else { "degraded" };
+    (status, Json(Health { status: status_text.into(), broker: broker_ok, datastore: datastore_ok })).into_response()
 }
 
-async fn topics(State(state): State<ApiState>) -> Result<Json<TopicsReport>, ApiError> {
+/// Every live instance with its consumers and enablement, and every topic queue with its depth.
+#[utoipa::path(get, path = "/api/topics", tag = "topology",
+    responses((status = 200, body = TopicsReport), (status = 503, body = ErrorBody)))]
+pub async fn topics(State(state): State<ApiState>) -> Result<Json<TopicsReport>, ApiError> {
     topics_report(&state.view, &state.jobs, state.publisher.broker())
         .await
         .map(Json)
         .map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
-#[derive(Deserialize)]
+/// A live change of one topic's state on one instance.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeTopic {
+pub struct ChangeTopic {
+    /// A topic or pattern.
     topic: String,
     /// Instance id or name.
     instance: String,
 }
 
-async fn change_topic(
+/// Enables, disables or makes exclusive a topic on an instance; answers once the instance's
+/// announcement shows the change.
+#[utoipa::path(post, path = "/api/topics/{action}", tag = "topology", request_body = ChangeTopic,
+    params(("action" = String, Path, description = "enable, disable or exclusive")),
+    responses((status = 200, body = InstanceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 504, body = ErrorBody)))]
+pub async fn change_topic(
     State(state): State<ApiState>,
     Path(action): Path<String>,
     body: axum::body::Bytes,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What storing an original did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AssetChange {
     /// A new path: raises *asset created*.
@@ -18,7 +18,7 @@ pub enum AssetChange {
 }
 
 /// One rendition of an asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RenditionRecord {
     pub name: String,
     pub blob: BlobRef,
@@ -32,7 +32,7 @@ pub struct RenditionRecord {
 }
 
 /// The workflow that last ran (or could not run) on an asset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetJob {
     /// The leader-side model a launcher started (e.g. `dam/update_asset_offloading`).
     pub workflow: String,
@@ -52,7 +52,7 @@ pub struct AssetJob {
 }
 
 /// An asset: its original, what the workflow extracted and produced, and the job that did it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Asset {
     pub path: AssetPath,
     pub original: BlobRef,
@@ -68,7 +68,7 @@ pub struct Asset {
 }
 
 /// The job a launcher started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StartedJob {
     pub id: JobId,
     pub topic: Topic,
@@ -76,7 +76,7 @@ pub struct StartedJob {
 }
 
 /// What one ingestion did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
     pub path: AssetPath,
     pub change: AssetChange,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The worker that last ran (or declined) a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerRef {
     pub id: InstanceId,
     pub name: String,
@@ -15,12 +15,13 @@ pub struct WorkerRef {
 
 /// Everything the leader knows about one job. The state changes only by the rules of
 /// `leader::jobs::lifecycle`, which is what makes completions idempotent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRecord {
     pub id: JobId,
     pub topic: Topic,
     pub state: JobState,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub properties: Properties,
     #[serde(default)]
     pub inputs: Vec<PayloadEntry>,
@@ -28,6 +29,7 @@ pub struct JobRecord {
     pub outputs: Vec<PayloadEntry>,
     /// Properties the consumer handed back.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub output_properties: Properties,
     /// The last attempt's result (a DECLINED one while the job waits for another worker).
     #[serde(default)]
@@ -107,7 +109,7 @@ impl JobRecord {
 }
 
 /// `GET /api/jobs`: a page of jobs, newest first, and how many jobs the ledger holds per state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobRecord>,
     pub counts: BTreeMap<JobState, u64>,

@@ -17,7 +17,7 @@ pub use topics::{ConsumerView, InstanceView, QueueView, TopicsReport};
 use serde::{Deserialize, Serialize};
 
 /// Every error answer of the API: `{"error": "<what went wrong and what to do>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
 }

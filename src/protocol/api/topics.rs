@@ -4,14 +4,14 @@ use crate::protocol::{Enablement, InstanceId, Role, Topic, TopicPattern, TopicSt
 use serde::{Deserialize, Serialize};
 
 /// `GET /api/topics`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicsReport {
     pub instances: Vec<InstanceView>,
     pub topics: Vec<QueueView>,
 }
 
 /// One live instance as the leader's topology view shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceView {
     pub id: InstanceId,
     pub name: String,
@@ -30,14 +30,14 @@ pub struct InstanceView {
 }
 
 /// A registered consumer's pattern and its Offloading Browser state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsumerView {
     pub topic: TopicPattern,
     pub state: TopicState,
 }
 
 /// One topic's queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueueView {
     pub topic: Topic,
     pub queue: String,

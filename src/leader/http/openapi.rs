@@ -1,0 +1,60 @@
+//! The OpenAPI document of the API, generated from the handlers and the documents they answer
+//! with, and served at `/api/openapi.json`. A test checks the live server's answers against
+//! it, so the document cannot drift from the code.
+
+use super::{assets, jobs, topics};
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "offloader leader API",
+        description = "Jobs, assets, topology and topics of an offloader leader. Changes (any method but GET) \
+and downloads of asset bytes need `Authorization: Bearer <token>` when the leader has a token. Every error \
+answer is `{\"error\": \"...\"}`."
+    ),
+    paths(
+        jobs::create_job,
+        jobs::list_jobs,
+        jobs::get_job,
+        jobs::stop_job,
+        assets::put_asset,
+        assets::register_asset,
+        assets::get_asset,
+        assets::launchers,
+        assets::models,
+        topics::topics,
+        topics::change_topic,
+        topics::health,
+    ),
+    modifiers(&BearerToken),
+    tags(
+        (name = "jobs", description = "Sling's JobManager over HTTP"),
+        (name = "assets", description = "The asset repository and its ingestion"),
+        (name = "topology", description = "Instances, their topics, live enablement"),
+        (name = "operations", description = "Health")
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer token scheme.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    Json(doc)
+}

@@ -1,0 +1,149 @@
+//! The OpenAPI document the leader serves is what the leader answers: every route is called on
+//! a live leader (with a worker), and every answer's status must be listed for its route and
+//! its body must validate against the schema the document gives for that status.
+
+mod common;
+
+use common::cluster::{random_file, Cluster};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The served document, and checks against it.
+struct Contract {
+    doc: Value,
+    checked: std::cell::RefCell<Vec<String>>,
+}
+
+impl Contract {
+    async fn fetch(c: &Cluster) -> Contract {
+        let resp = c.http.get(c.url("/api/openapi.json")).send().await.expect("GET /api/openapi.json");
+        assert!(resp.status().is_success(), "no OpenAPI document: {}", resp.status());
+        let doc: Value = resp.json().await.expect("the document is JSON");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+        Contract { doc, checked: Default::default() }
+    }
+
+    /// Sends `req` for `route` (the document's path template) and checks the answer; returns
+    /// the status and body.
+    async fn call(&self, method: Method, route: &str, req: RequestBuilder) -> (u16, Value) {
+        let resp: Response = req.send().await.unwrap_or_else(|e| panic!("{method} {route}: {e}"));
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or_else(|e| panic!("{method} {route}: answer is not JSON: {e}"));
+        self.check(&method, route, status, &body);
+        (status, body)
+    }
+
+    fn check(&self, method: &Method, route: &str, status: u16, body: &Value) {
+        let m = method.as_str().to_ascii_lowercase();
+        let op = &self.doc["paths"][route][&m];
+        assert!(op.is_object(), "{method} {route} is not in the OpenAPI document");
+        let response = &op["responses"][status.to_string()];
+        assert!(response.is_object(), "{method} {route} answered {status}, which the document does not list: {body}");
+        let schema = &response["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{method} {route} {status}: the document gives no JSON schema");
+        // The response's schema with the document's components beside it, so
+        // `#/components/...` references resolve.
+        let mut root = schema.clone();
+        root["components"] = self.doc["components"].clone();
+        let validator =
+            jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("schema of {method} {route} {status}: {e}"));
+        let errors: Vec<String> =
+            validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {route} {status} does not match the document:\n{}\n{body:#}",
+            errors.join("\n")
+        );
+        self.checked.borrow_mut().push(format!("{m} {route} {status}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_matches_the_served_openapi_document() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let _w = c.start_worker("w1", &[]).await;
+    let api = Contract::fetch(&c).await;
+    let http = &c.http;
+
+    api.call(Method::GET, "/api/health", http.get(c.url("/api/health"))).await;
+
+    // Jobs: create (with an input in the datastore), read, wait, list, stop, refuse.
+    let file = random_file(c.dir.path(), "in.bin", 2000);
+    let blob = c.store().await.put_file(&file).await.expect("storing an input").blob;
+    c.also_delete("offloader/echo");
+    let create = json!({"topic": "offloader/echo", "properties": {"k": 1},
+        "inputs": [{"path": "/in.bin", "blob": blob, "mime_type": "application/octet-stream"}]});
+    let (status, job) = api.call(Method::POST, "/api/jobs", http.post(c.url("/api/jobs")).json(&create)).await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (_, done) = api.call(Method::GET, "/api/jobs/{id}", http.get(c.url(&format!("/api/jobs/{id}?wait=20")))).await;
+    assert_eq!(done["state"], "SUCCEEDED", "{done}");
+    api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?limit=5&topic=offloader/**"))).await;
+    api.call(Method::POST, "/api/jobs/{id}/stop", http.post(c.url(&format!("/api/jobs/{id}/stop")))).await;
+    let (status, _) = api.call(Method::GET, "/api/jobs/{id}", http.get(c.url("/api/jobs/not-an-id"))).await;
+    assert_eq!(status, 400);
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    let (status, _) = api.call(Method::GET, "/api/jobs/{id}", http.get(c.url(&format!("/api/jobs/{unknown}")))).await;
+    assert_eq!(status, 404);
+    let (status, _) =
+        api.call(Method::POST, "/api/jobs", http.post(c.url("/api/jobs")).json(&json!({"topic": "a/../b"}))).await;
+    assert_eq!(status, 400);
+    let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?state=DONE"))).await;
+    assert_eq!(status, 400);
+
+    // Assets: upload, read, register the same bytes elsewhere, launchers and models.
+    let route = "/api/assets/{path}";
+    let (status, outcome) =
+        api.call(Method::PUT, route, http.put(c.url("/api/assets/content/docs/a.txt")).body("hello")).await;
+    assert_eq!(status, 201, "{outcome}");
+    let (status, _) =
+        api.call(Method::PUT, route, http.put(c.url("/api/assets/content/docs/a.txt")).body("hello")).await;
+    assert_eq!(status, 200);
+    api.call(Method::GET, route, http.get(c.url("/api/assets/content/docs/a.txt"))).await;
+    let register = json!({"blob": outcome["original"], "mime_type": "text/plain"});
+    let (status, _) =
+        api.call(Method::POST, route, http.post(c.url("/api/assets/content/docs/b.txt")).json(&register)).await;
+    assert_eq!(status, 201);
+    let (status, _) = api.call(Method::GET, route, http.get(c.url("/api/assets/content/nothing-here"))).await;
+    assert_eq!(status, 404);
+    api.call(Method::GET, "/api/launchers", http.get(c.url("/api/launchers"))).await;
+    api.call(Method::GET, "/api/models", http.get(c.url("/api/models"))).await;
+
+    // Topology: the report, a live change confirmed by the worker, an unknown instance.
+    api.call(Method::GET, "/api/topics", http.get(c.url("/api/topics"))).await;
+    let change = json!({"topic": "offloader/sleep", "instance": "w1"});
+    let (status, view) =
+        api.call(Method::POST, "/api/topics/{action}", http.post(c.url("/api/topics/disable")).json(&change)).await;
+    assert_eq!(status, 200, "{view}");
+    let nobody = json!({"topic": "offloader/sleep", "instance": "nobody"});
+    let (status, _) =
+        api.call(Method::POST, "/api/topics/{action}", http.post(c.url("/api/topics/enable")).json(&nobody)).await;
+    assert_eq!(status, 404);
+
+    // Every operation the document lists was called at least once.
+    let checked = api.checked.borrow().clone();
+    for (route, ops) in api.doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            let op = format!("{method} {route} ");
+            assert!(checked.iter().any(|c| c.starts_with(&op)), "{op}was never called; called: {checked:?}");
+        }
+    }
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_for_a_missing_token_are_documented_too() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&["--token", "s3cret"]).await;
+    let api = Contract::fetch(&c).await;
+    let (status, _) =
+        api.call(Method::POST, "/api/jobs", c.http.post(c.url("/api/jobs")).json(&json!({"topic": "a/b"}))).await;
+    assert_eq!(status, 401);
+    let (status, _) =
+        api.call(Method::PUT, "/api/assets/{path}", c.http.put(c.url("/api/assets/content/x.txt")).body("x")).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    c.finish().await;
+}
