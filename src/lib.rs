@@ -22,3 +22,8 @@ pub mod metrics;
 pub mod models;
 pub mod protocol;
 pub mod worker;
+
+/// The README's Rust examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
