@@ -68,6 +68,27 @@ async fn a_10_mib_input_goes_end_to_end_by_reference() {
     assert_eq!(props.kind().as_ref().map(|s| s.as_str()), Some("offloader.job.v1"));
     assert_eq!(msg.routing_key.as_str(), "offloader.echo");
 
+    // One trace per job: the record's trace id travels in the job's `traceparent` header, and
+    // the worker logs its run of the job under the same trace id.
+    let trace = job["trace"].as_str().expect("the job records its trace");
+    let trace_id = trace.split('-').nth(1).expect("a W3C traceparent");
+    let header = msg
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("traceparent").cloned())
+        .map(|v| match v {
+            lapin::types::AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            other => format!("{other:?}"),
+        })
+        .expect("the job message carries a traceparent header");
+    assert_eq!(header.split('-').nth(1), Some(trace_id), "{header} vs {trace}");
+    let worker_log = _worker.log();
+    assert!(
+        worker_log.contains(&format!("trace_id={trace_id}")),
+        "the worker's log does not name trace {trace_id}:\n{worker_log}"
+    );
+
     // The same input again: nothing new is uploaded.
     let again = c
         .command(&["submit", "--topic", "offloader/echo", "--input", path, "--log-format", "json"])

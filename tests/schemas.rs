@@ -115,6 +115,8 @@ fn announcement(role: Role, enablement: Enablement) -> Announcement {
         interval_ms: 5000,
         sequence: 17,
         draining: false,
+        leader: role == Role::Leader,
+        ledger: (role == Role::Leader).then(|| "5f0c7c2e-1111-4a4a-9b9b-2c2c2c2c2c2c".into()),
         sent_at: Utc::now(),
     }
 }

@@ -326,7 +326,8 @@ class Datastore:
             )
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha:
-            raise InputRefused(f"input {path}: blob {sha} is corrupt: its content hashes to {actual}")
+            raise InputRefused(
+                f"input {path}: blob {sha} is corrupt: its content hashes to {actual}")
         return data
 
     def store(self, data: bytes) -> dict:
@@ -442,7 +443,8 @@ class Config:
     @classmethod
     def load(cls, argv: Optional[list[str]] = None) -> "Config":
         env = os.environ.get
-        p = argparse.ArgumentParser(description="An offloader worker serving the 'upper' job kind.")
+        p = argparse.ArgumentParser(description="An offloader worker serving the 'upper' job kind.",
+                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--topic", action="append", required=True, dest="patterns",
                        help="topic or pattern (a/b, a/*, a/**) to serve with 'upper'; repeatable")
         p.add_argument("--name", default=env("OFFLOADER_NAME") or socket.gethostname(),
@@ -458,7 +460,8 @@ class Config:
         p.add_argument("--started-delay", type=float, default=0.1,
                        help="send a started event for jobs still running after this many "
                             "seconds (negative: never)")
-        p.add_argument("--allow", action="append", help="enabled patterns at first start (default **)")
+        p.add_argument("--allow", action="append",
+                       help="enabled patterns at first start (default **)")
         p.add_argument("--deny", action="append", help="disabled patterns at first start")
         p.add_argument("--data-dir", default=env("OFFLOADER_DATA_DIR"),
                        help="where the instance id and live enablement changes are kept "
@@ -483,7 +486,8 @@ class Config:
             s3_endpoint=env("OFFLOADER_S3_ENDPOINT", "http://127.0.0.1:8333"),
             s3_bucket=bucket,
             s3_region=env("OFFLOADER_S3_REGION") or "us-east-1",
-            s3_path_style=(env("OFFLOADER_S3_PATH_STYLE") or "true").lower() not in ("false", "0", "no"),
+            s3_path_style=(env("OFFLOADER_S3_PATH_STYLE") or "true").lower()
+            not in ("false", "0", "no"),
             # The README's defaults are the local SeaweedFS's keys.
             s3_access_key=env("AWS_ACCESS_KEY_ID", "offloader"),
             s3_secret_key=env("AWS_SECRET_ACCESS_KEY", "offloader-secret"),
@@ -606,7 +610,8 @@ class Worker:
             log.warning("second %s: exiting now; held jobs go back to their queues",
                         signal.Signals(signum).name)
             os._exit(1)
-        log.info("%s: draining (no new jobs; finishing the ones in hand)", signal.Signals(signum).name)
+        log.info("%s: draining (no new jobs; finishing the ones in hand)",
+                 signal.Signals(signum).name)
         self.stop_requested = True
 
     def run(self) -> int:
@@ -615,16 +620,19 @@ class Worker:
                  self.cfg.namespace, self.cfg.cluster)
         backoff = 1.0
         while True:
+            began = time.monotonic()
             try:
                 self._session()
                 return 0
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError,
-                    pika.exceptions.ConnectionWrongStateError, pika.exceptions.StreamLostError) as e:
+                    pika.exceptions.ConnectionWrongStateError) as e:
                 self._abandon_session()
                 if self.stop_requested:
                     log.warning("broker lost while draining (%s); held jobs go back to their "
                                 "queues", e)
                     return 0
+                if time.monotonic() - began > 60:
+                    backoff = 1.0  # it had been working: this is a new outage
                 log.warning("broker connection lost (%r); reconnecting in %.0f s", e, backoff)
                 deadline = time.monotonic() + backoff
                 while time.monotonic() < deadline and not self.stop_requested:

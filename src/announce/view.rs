@@ -27,17 +27,25 @@ pub struct TopologyView {
 }
 
 impl TopologyView {
-    /// Peers heard from within the heartbeat timeout, sorted by role then name.
+    /// Peers heard from within their timeout, sorted by role then name.
     pub fn peers(&self) -> Vec<Peer> {
         let now = Instant::now();
         let guard = self.peers.read().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<Peer> =
-            guard.values().filter(|p| now.duration_since(p.last_seen) <= self.timeout).cloned().collect();
+            guard.values().filter(|p| now.duration_since(p.last_seen) <= self.timeout_of(p)).cloned().collect();
         v.sort_by(|a, b| {
             let key = |p: &Peer| (p.announcement.instance.role == Role::Worker, p.announcement.instance.name.clone());
             key(a).cmp(&key(b))
         });
         v
+    }
+
+    /// How long `peer` may stay silent: this view's timeout, or longer when the peer announces
+    /// less often (4/3 of its interval, Sling's 15:20), so instances that announce at different
+    /// paces do not drop each other.
+    fn timeout_of(&self, peer: &Peer) -> std::time::Duration {
+        let theirs = std::time::Duration::from_millis(peer.announcement.interval_ms).mul_f64(4.0 / 3.0);
+        self.timeout.max(theirs)
     }
 
     pub fn peer(&self, id: &InstanceId) -> Option<Peer> {

@@ -107,6 +107,24 @@ impl Setup {
         Ok(())
     }
 
+    /// Claims the cluster for `owner` (the leaders' shared ledger): declares the cluster's claim
+    /// queue with `owner` in an argument. RabbitMQ refuses to declare a queue again with other
+    /// arguments, so while a leader of another ledger holds the claim, this fails with
+    /// [`BrokerError::Inequivalent`] naming both. The claim lasts as long as someone consumes the
+    /// queue, and `expires` after the last consumer left (a crashed cluster can be restarted
+    /// with another ledger after that).
+    pub async fn declare_claim(&self, owner: &str, expires: std::time::Duration) -> Result<String, BrokerError> {
+        let queue = self.broker.names().claim_queue();
+        let mut args = FieldTable::default();
+        args.insert("x-offloader-ledger".into(), AMQPValue::LongString(LongString::from(owner)));
+        args.insert("x-expires".into(), AMQPValue::LongInt(expires.as_millis().min(i32::MAX as u128) as i32));
+        self.ch
+            .queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), args)
+            .await
+            .map_err(|e| BrokerError::from_declare(e, &queue))?;
+        Ok(queue)
+    }
+
     /// A private, server-named queue bound to `exchange`, gone when its channel closes: how
     /// announcements and control commands reach one process.
     pub async fn declare_private_queue(&self, exchange: &str, routing_key: &str) -> Result<String, BrokerError> {

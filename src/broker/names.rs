@@ -39,6 +39,12 @@ impl Names {
         format!("{}.replies.{}", self.namespace, self.cluster)
     }
 
+    /// The cluster's claim: a queue whose arguments name the ledger the cluster's leaders share,
+    /// so a leader with another ledger is refused (see `Setup::declare_claim`).
+    pub fn claim_queue(&self) -> String {
+        format!("{}.leaders.{}", self.namespace, self.cluster)
+    }
+
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}.dlx", self.namespace)
     }

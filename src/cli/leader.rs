@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use offloader::announce::HeartbeatConfig;
 use offloader::leader::assets::WatchConfig;
 use offloader::leader::jobs::RetryPolicy;
+use offloader::leader::ledger::LedgerLocation;
 use offloader::leader::{self, LeaderConfig};
 use offloader::metrics::MetricsRegistry;
 use offloader::protocol::AssetPath;
@@ -23,6 +24,12 @@ pub struct Args {
     /// Where the job ledger and the instance id live.
     #[arg(long, env = "OFFLOADER_DATA_DIR", default_value = ".offloader/leader")]
     data_dir: PathBuf,
+
+    /// The ledger: a PostgreSQL database (`postgres://user@host:port/db`) that several leaders of
+    /// the cluster share, or a SQLite file for this leader alone. Default: `ledger.sqlite` in
+    /// the data dir (a second leader of the same cluster with its own ledger is refused).
+    #[arg(long, env = "OFFLOADER_LEDGER_URL", value_name = "URL_OR_FILE", hide_env_values = true)]
+    ledger: Option<String>,
 
     /// Address of the HTTP API and `/metrics`. Keep it on 127.0.0.1 unless a
     /// token is set and the network is trusted.
@@ -83,6 +90,9 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let store = global.datastore().await?;
     tracing::info!(datastore = %store.describe(), broker = %broker.config().redacted_url(), namespace = %global.namespace, "services reached");
     let mut config = LeaderConfig::new(args.name, args.data_dir);
+    if let Some(ledger) = &args.ledger {
+        config.ledger = Some(LedgerLocation::parse(ledger).context("--ledger")?);
+    }
     config.http = Some(args.http);
     config.token = global.token.clone();
     config.poll_interval = args.poll_interval;

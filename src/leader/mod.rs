@@ -6,10 +6,12 @@
 //! - [`ledger`]: the durable store of jobs and of documents kept in step with them.
 //! - [`assets`]: the asset repository, ingestion, the watch folder.
 //! - [`workflows`]: launchers, the job that runs a workflow, local runs.
+//! - [`cluster`]: the leaders of one cluster: the claim on it, the elected leader's duties.
 //! - [`topology`]: the Offloading Browser's view and live topic changes.
 //! - [`http`]: the API over all of it.
 
 pub mod assets;
+pub mod cluster;
 pub mod http;
 pub mod jobs;
 pub mod ledger;

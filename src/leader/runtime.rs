@@ -2,18 +2,19 @@
 //! watch folder, the announcements and the HTTP API, started together and stopped together.
 
 use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
+use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
 use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, ReplyPoller, RetryPolicy};
-use super::ledger::{Ledger, LedgerError};
+use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
-use crate::announce::{spawn_announcer, spawn_view, HeartbeatConfig, TopologyView};
+use crate::announce::{spawn_announcer, spawn_view, Announcer, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::consumer::WorkflowConsumer;
 use crate::datastore::BlobStore;
 use crate::identity::{self, IdentityError};
 use crate::metrics::MetricsRegistry;
 use crate::models::{ModelRegistry, ModelsError};
-use crate::protocol::api::WorkerRef;
+use crate::protocol::api::{JobRecord, WorkerRef};
 use crate::protocol::message::Announcement;
 use crate::protocol::workflow::MAX_PERIOD_S;
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role};
@@ -34,6 +35,8 @@ const PUBLISH_PATIENCE: Duration = Duration::from_secs(2);
 pub struct LeaderConfig {
     pub name: String,
     pub data_dir: PathBuf,
+    /// Where the ledger lives; `None`: the embedded SQLite file in `data_dir`.
+    pub ledger: Option<LedgerLocation>,
     /// Where the HTTP API listens; `None` runs without one (benchmarks, tests).
     pub http: Option<SocketAddr>,
     /// Bearer token required for changes over HTTP.
@@ -62,6 +65,7 @@ impl LeaderConfig {
         LeaderConfig {
             name: name.into(),
             data_dir: data_dir.into(),
+            ledger: None,
             http: None,
             token: None,
             heartbeat: HeartbeatConfig::default(),
@@ -91,6 +95,8 @@ pub enum LeaderError {
     Models(#[from] ModelsError),
     #[error(transparent)]
     Launchers(#[from] LaunchersError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     #[error("the watch folder needs a datastore")]
     WatchWithoutStore,
     #[error("cannot serve HTTP on {addr}: {source}")]
@@ -154,8 +160,15 @@ pub async fn start(
     setup.declare_replies_queue().await?;
     drop(setup);
 
-    let ledger = Ledger::open_sqlite(&config.data_dir.join("ledger.sqlite"), Arc::new(AssetProjection))?;
-    tracing::info!(ledger = %ledger.describe(), "ledger open");
+    let location =
+        config.ledger.clone().unwrap_or_else(|| LedgerLocation::Sqlite(config.data_dir.join("ledger.sqlite")));
+    let ledger = Ledger::open(&location, Arc::new(AssetProjection)).await?;
+    tracing::info!(ledger = %ledger.describe(), ledger_id = %ledger.id(), "ledger open");
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+    // Before draining any reply: a leader whose ledger is not the cluster's must not take them.
+    tasks.push(claim_cluster(&broker, ledger.id(), ledger.describe(), cancel.clone()).await?);
+
     // Short patience: a request that creates a job while RabbitMQ is away answers within
     // seconds with the job recorded (NEW); the republisher sends it once the broker is back.
     let publisher = Arc::new(Publisher::new(broker.clone()).with_patience(PUBLISH_PATIENCE));
@@ -164,15 +177,16 @@ pub async fn start(
     let jobs = Arc::new(
         JobManager::new(ledger.clone(), publisher.clone(), completions.clone(), leader_metrics.clone()).await?,
     );
-    let cancel = CancellationToken::new();
-    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(wake_for_other_leaders(ledger.clone(), completions.clone(), cancel.clone())));
+
     let local = store.clone().map(|store| {
         let me = WorkerRef { id, name: config.name.clone() };
         let consumer = WorkflowConsumer::with_models((*models).clone(), Limits::default());
         LocalRunner::new(jobs.clone(), store, consumer, me, config.local, cancel.clone())
     });
     if let Some(local) = &local {
-        let resumed = local.resume().await?;
+        // This leader's own runs a restart interrupted; other leaders' belong to them.
+        let resumed = local.resume(|rec| rec.worker.as_ref().is_none_or(|w| w.id == id)).await?;
         if resumed > 0 {
             tracing::info!(resumed, "local workflows resumed");
         }
@@ -184,7 +198,7 @@ pub async fn start(
             }
         }));
     }
-    let repo = AssetRepository::new(ledger);
+    let repo = AssetRepository::new(ledger.clone());
     let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers, local });
 
     let pause = config.poll_interval.unwrap_or_else(|| poll_interval(&ingestor.models, &ingestor.launchers));
@@ -202,7 +216,6 @@ pub async fn start(
             run_subscription(broker, poller, cancel).await;
         }
     }));
-    tasks.push(tokio::spawn(republish_loop(jobs.clone(), Duration::from_millis(500), cancel.clone())));
 
     let http = match config.http {
         Some(addr) => {
@@ -233,6 +246,8 @@ pub async fn start(
         interval_ms: 0,
         sequence: 0,
         draining: false,
+        leader: false,
+        ledger: Some(ledger.id().to_owned()),
         sent_at: chrono::Utc::now(),
     };
     let poke = Arc::new(tokio::sync::Notify::new());
@@ -245,26 +260,24 @@ pub async fn start(
     let (announcer, announcer_task) =
         spawn_announcer(publisher.clone(), initial, config.heartbeat, poke, cancel.clone());
     tasks.push(announcer_task);
-    // New topics go out at once, so workers start consuming their queues.
-    tasks.push(tokio::spawn({
-        let (mut topics, cancel) = (jobs.topics(), cancel.clone());
-        async move {
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    changed = topics.changed() => {
-                        if changed.is_err() { return }
-                        let list = topics.borrow_and_update().iter().cloned().collect();
-                        announcer.update(|a| a.topics = list);
-                    }
-                }
-            }
-        }
-    }));
-
-    if let (Some(w), Some(store)) = (config.watch.clone(), store.clone()) {
-        tasks.push(tokio::spawn(watch::watch_loop(w, store, ingestor.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(announce_topics(jobs.clone(), announcer.clone(), cancel.clone())));
+    if ledger.is_shared() {
+        tasks.push(tokio::spawn(refresh_topics(jobs.clone(), config.heartbeat.interval, cancel.clone())));
     }
+
+    // The duties that must run once in the cluster, on the elected leader.
+    let duties_key = format!("duties:{}:{}", broker.names().namespace(), broker.config().cluster);
+    let elected = ledger.leadership(&duties_key, Duration::from_secs(1), cancel.clone());
+    tasks.push(tokio::spawn(announce_election(elected.clone(), announcer)));
+    let duties = Duties {
+        id,
+        jobs: jobs.clone(),
+        watch: config.watch.clone(),
+        store: store.clone(),
+        ingestor: ingestor.clone(),
+        view: view.clone(),
+    };
+    tasks.push(tokio::spawn(run_while_elected(elected, move |stop| duties.start(stop), cancel.clone())));
 
     let bound = match http {
         Some((addr, listener)) => {
@@ -291,6 +304,95 @@ pub async fn start(
     };
     tracing::info!(instance = %id, name = %config.name, "leader started");
     Ok(LeaderHandle { id, jobs, view, http: bound, cancel, tasks })
+}
+
+/// Wakes the callers waiting here for jobs another leader of a shared ledger finished.
+async fn wake_for_other_leaders(ledger: Ledger, completions: Arc<Completions>, cancel: CancellationToken) {
+    let mut finals = ledger.final_jobs();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            id = finals.recv() => match id {
+                Ok(id) => completions.wake(id).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+        }
+    }
+}
+
+/// New topics go out at once, so workers start consuming their queues.
+async fn announce_topics(jobs: Arc<JobManager>, announcer: Announcer, cancel: CancellationToken) {
+    let mut topics = jobs.topics();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = topics.changed() => {
+                if changed.is_err() { return }
+                let list = topics.borrow_and_update().iter().cloned().collect();
+                announcer.update(|a| a.topics = list);
+            }
+        }
+    }
+}
+
+/// Topics other leaders of a shared ledger declared are announced by this one too, so workers
+/// keep finding their queues whichever leaders come and go.
+async fn refresh_topics(jobs: Arc<JobManager>, every: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = jobs.refresh_topics().await {
+            tracing::warn!(error = %e, "cannot read the ledger's topics");
+        }
+    }
+}
+
+/// Announces whether this leader holds the cluster's duties.
+async fn announce_election(mut elected: tokio::sync::watch::Receiver<bool>, announcer: Announcer) {
+    loop {
+        let now = *elected.borrow_and_update();
+        announcer.update(|a| a.leader = now);
+        if elected.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the elected leader runs.
+struct Duties {
+    id: InstanceId,
+    jobs: Arc<JobManager>,
+    watch: Option<WatchConfig>,
+    store: Option<Arc<dyn BlobStore>>,
+    ingestor: Arc<Ingestor>,
+    view: TopologyView,
+}
+
+impl Duties {
+    fn start(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut duties =
+            vec![tokio::spawn(republish_loop(self.jobs.clone(), Duration::from_millis(500), stop.clone()))];
+        if let (Some(w), Some(store)) = (self.watch.clone(), self.store.clone()) {
+            duties.push(tokio::spawn(watch::watch_loop(w, store, self.ingestor.clone(), stop.clone())));
+        }
+        if let Some(local) = self.ingestor.local.clone() {
+            // Local runs of leaders that are gone: nothing else would ever finish them.
+            let (view, me) = (self.view.clone(), self.id);
+            duties.push(tokio::spawn(async move {
+                let gone =
+                    |rec: &JobRecord| rec.worker.as_ref().is_some_and(|w| w.id != me && view.peer(&w.id).is_none());
+                match local.resume(gone).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(resumed = n, "local workflows of departed leaders resumed"),
+                    Err(e) => tracing::warn!(error = %e, "cannot resume departed leaders' local workflows"),
+                }
+            }));
+        }
+        duties
+    }
 }
 
 #[cfg(test)]

@@ -62,11 +62,9 @@ impl Enablement {
 
     /// The state to show for a topic (or consumer pattern) on this instance.
     pub fn state_of(&self, pattern: &TopicPattern) -> TopicState {
-        if self.exclusive.as_ref() == Some(pattern) {
-            return TopicState::Exclusive;
-        }
-        if self.exclusive.is_some() {
-            return TopicState::Disabled;
+        if let Some(only) = &self.exclusive {
+            // Exclusive wins over the lists: what it covers runs here, nothing else does.
+            return if only == pattern || covers(only, pattern) { TopicState::Exclusive } else { TopicState::Disabled };
         }
         // A pattern counts as enabled when the lists let it through as written:
         // allowed by an entry that covers it, and not denied by the same means.
@@ -159,6 +157,11 @@ mod tests {
         assert!(!e.is_enabled(&t("acme/image")));
         assert_eq!(e.state_of(&p("acme/indesign")), TopicState::Exclusive);
         assert_eq!(e.state_of(&p("acme/image")), TopicState::Disabled);
+        // A topic the exclusive pattern covers runs, even when the lists deny it.
+        e.apply(EnablementChange::Disable, &p("acme/x"));
+        e.apply(EnablementChange::Exclusive, &p("acme/**"));
+        assert!(e.is_enabled(&t("acme/x")));
+        assert_eq!(e.state_of(&p("acme/x")), TopicState::Exclusive);
     }
 
     #[test]

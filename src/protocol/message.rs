@@ -129,6 +129,12 @@ pub struct Announcement {
     /// True once the instance has begun a graceful shutdown.
     #[serde(default)]
     pub draining: bool,
+    /// Leader: true while it holds the cluster's duties (the elected leader).
+    #[serde(default)]
+    pub leader: bool,
+    /// Leader: the id of the ledger it records jobs in (leaders of one cluster share one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<String>,
     pub sent_at: DateTime<Utc>,
 }
 

@@ -135,6 +135,8 @@ pub async fn start(
         interval_ms: 0,
         sequence: 0,
         draining: false,
+        leader: false,
+        ledger: None,
         sent_at: chrono::Utc::now(),
     };
     // Listen for commands before announcing: once the leader sees this worker,
@@ -185,6 +187,7 @@ pub async fn start(
         permits: Arc::new(Semaphore::new(0)),
         tasks: TaskTracker::new(),
         subscriptions: HashMap::new(),
+        known_topics: BTreeSet::new(),
     };
     let drain_token = drain.clone();
     let task = tokio::spawn(async move {
@@ -215,6 +218,8 @@ struct Worker {
     permits: Arc<Semaphore>,
     tasks: TaskTracker,
     subscriptions: HashMap<Topic, Subscription>,
+    /// Every topic a leader has announced since this worker started.
+    known_topics: BTreeSet<Topic>,
 }
 
 impl Worker {
@@ -273,14 +278,15 @@ impl Worker {
     }
 
     /// The topics this worker should consume now.
-    fn wanted(&self) -> BTreeSet<Topic> {
+    fn wanted(&mut self) -> BTreeSet<Topic> {
         let registry = &self.runner.registry;
-        let mut known = self.view.leader_topics();
-        // A leader announces every topic queue it declared, so while one is in
-        // view its list is the truth, and queues that do not exist are never
-        // subscribed to. Without one, exact registrations are tried directly, in
-        // case someone else declared their queues.
-        if !self.view.has_leader() {
+        // A leader announces every topic queue it declared, and queues are durable: a topic
+        // once announced stays known, so jobs keep running while leaders come and go.
+        self.known_topics.extend(self.view.leader_topics());
+        let mut known = self.known_topics.clone();
+        // Before any leader was heard, exact registrations are tried directly, in case someone
+        // else declared their queues.
+        if self.known_topics.is_empty() && !self.view.has_leader() {
             known.extend(registry.patterns().iter().filter(|p| p.is_exact()).filter_map(|p| p.as_str().parse().ok()));
         }
         known.into_iter().filter(|t| registry.resolve(t).is_some() && self.enablement.is_enabled(t)).collect()

@@ -137,14 +137,19 @@ impl Cluster {
     }
 
     fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        self.spawn_program(name, self.command(args))
+    }
+
+    /// Runs another program (an example worker, say) as a process of this cluster, its output
+    /// in the cluster's directory; killed when dropped.
+    pub fn spawn_program(&self, name: &str, mut cmd: Command) -> Proc {
         let log = self.dir.path().join(format!("{name}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
-        let child = self
-            .command(args)
+        let child = cmd
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         Proc { name: name.into(), child: Some(child), log }
     }
 

@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod postgres;
 pub mod rabbit;
 pub mod schema;

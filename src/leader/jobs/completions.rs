@@ -49,6 +49,8 @@ impl Completions {
             .map(|(reply, outcome)| match outcome {
                 Some((Effect::Applied, rec)) => {
                     self.metrics.replies_applied.inc();
+                    let trace_id = rec.trace.map(|t| t.trace_id()).unwrap_or_default();
+                    tracing::debug!(job = %rec.id, %trace_id, state = %rec.state, attempt = rec.attempt, "job event applied");
                     self.finished(&rec);
                     Applied::Changed(rec)
                 }
@@ -75,6 +77,18 @@ impl Completions {
                 self.metrics.job_seconds.observe(secs.max(0.0));
             }
             self.waiters.finished(rec);
+        }
+    }
+
+    /// Wakes the callers waiting for `id`, which another leader of a shared ledger finished.
+    pub async fn wake(&self, id: JobId) {
+        if !self.waiters.is_waiting(id) {
+            return;
+        }
+        match self.ledger.get(id).await {
+            Ok(Some(rec)) if rec.state.is_final() => self.waiters.finished(&rec),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(job = %id, error = %e, "cannot read a job another leader finished"),
         }
     }
 

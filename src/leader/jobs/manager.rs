@@ -166,6 +166,7 @@ impl JobManager {
     pub(super) async fn publish(&self, rec: &JobRecord) -> Result<(), BrokerError> {
         let mut job = rec.job();
         job.attempt = rec.publish_attempt();
+        let job_attempt = job.attempt;
         let names = self.publisher.broker().names();
         let reply_to = names.replies_queue();
         let msg = JobMessage::new(job, reply_to.clone(), rec.created_at);
@@ -176,6 +177,8 @@ impl JobManager {
         if let Some(trace) = &rec.trace {
             out.headers.push((TRACEPARENT.into(), trace.child().to_string()));
         }
+        let trace_id = rec.trace.map(|t| t.trace_id()).unwrap_or_default();
+        tracing::debug!(job = %rec.id, %trace_id, topic = %rec.topic, attempt = job_attempt, "publishing job");
         match self.publisher.publish(&out).await {
             Err(BrokerError::Unroutable { .. }) => {
                 // Someone deleted the queue: declare it again rather than lose the job.
@@ -209,6 +212,17 @@ impl JobManager {
             t.insert(topic.clone());
         });
         tracing::info!(%topic, queue = %self.broker().names().topic_queue(topic), "topic queue declared");
+        Ok(())
+    }
+
+    /// Takes in the topics other leaders of a shared ledger declared, so this leader announces
+    /// their queues too.
+    pub async fn refresh_topics(&self) -> Result<(), JobError> {
+        for topic in self.ledger.topics().await? {
+            if !self.topics.borrow().contains(&topic) {
+                self.ensure_topic(&topic).await?;
+            }
+        }
         Ok(())
     }
 

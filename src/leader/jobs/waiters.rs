@@ -29,6 +29,11 @@ impl Waiters {
         }
     }
 
+    /// Whether anyone waits for `id`.
+    pub fn is_waiting(&self, id: JobId) -> bool {
+        self.lock().contains_key(&id)
+    }
+
     /// Drops interest of callers that gave up, so the map does not grow.
     pub fn forget(&self, id: JobId) {
         let mut map = self.lock();

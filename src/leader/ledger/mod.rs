@@ -16,6 +16,7 @@
 //! leave a job SUCCEEDED without its renditions, and the ledger's idempotency (a completion is
 //! applied once) is the asset's too.
 
+mod postgres;
 mod sqlite;
 mod tx;
 
@@ -30,7 +31,9 @@ use futures::future::LocalBoxFuture;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -38,12 +41,46 @@ pub enum LedgerError {
     Open { path: String, source: rusqlite::Error },
     #[error("ledger: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("ledger (PostgreSQL): {0}")]
+    Postgres(String),
     #[error("ledger record is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("ledger commit failed: {0}")]
     Commit(String),
-    #[error("the ledger has shut down")]
-    Closed,
+    #[error(
+        "the ledger could not run the operation: its database is unreachable, or the ledger stopped (see the log)"
+    )]
+    NotRun,
+    #[error("{0} is not a ledger: use a file path (embedded SQLite) or postgres://user@host:port/database")]
+    BadLocation(String),
+}
+
+/// Where the ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// The embedded engine: one SQLite file, for one leader.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (`postgres://...`), shared by every leader of the cluster.
+    Postgres(String),
+}
+
+impl LedgerLocation {
+    /// `postgres://` or `postgresql://` URLs name PostgreSQL; anything else is a SQLite file.
+    pub fn parse(text: &str) -> Result<LedgerLocation, LedgerError> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            text.parse::<tokio_postgres::Config>().map_err(|_| LedgerError::BadLocation(postgres::redacted(text)))?;
+            Ok(LedgerLocation::Postgres(text.to_owned()))
+        } else if text.contains("://") {
+            Err(LedgerError::BadLocation(text.to_owned()))
+        } else {
+            Ok(LedgerLocation::Sqlite(text.into()))
+        }
+    }
+
+    /// Whether several leaders may share this ledger.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, LedgerLocation::Postgres(_))
+    }
 }
 
 /// Something kept in step with jobs, in the transaction that changes them.
@@ -99,18 +136,111 @@ pub struct Ledger {
     work: async_channel::Sender<Work>,
     projection: Arc<dyn Projection>,
     describe: Arc<str>,
+    id: Arc<str>,
+    finals: broadcast::Sender<JobId>,
+    engine: Engine,
+}
+
+/// What the engine offers beyond storage.
+#[derive(Clone)]
+enum Engine {
+    Sqlite,
+    Postgres { config: Box<tokio_postgres::Config> },
 }
 
 impl Ledger {
+    /// Opens the ledger at `location` (creating its tables if missing).
+    pub async fn open(location: &LedgerLocation, projection: Arc<dyn Projection>) -> Result<Ledger, LedgerError> {
+        match location {
+            LedgerLocation::Sqlite(path) => Ledger::open_sqlite(path, projection),
+            LedgerLocation::Postgres(url) => {
+                let started = postgres::start(url).await?;
+                let config = url.parse().map_err(|_| LedgerError::BadLocation(postgres::redacted(url)))?;
+                Ok(Ledger {
+                    work: started.work,
+                    projection,
+                    describe: postgres::redacted(url).into(),
+                    id: started.ledger_id.into(),
+                    finals: started.finals,
+                    engine: Engine::Postgres { config: Box::new(config) },
+                })
+            }
+        }
+    }
+
     /// The embedded SQLite ledger in the file `path` (created if missing).
     pub fn open_sqlite(path: &Path, projection: Arc<dyn Projection>) -> Result<Ledger, LedgerError> {
-        let work = sqlite::start(path)?;
-        Ok(Ledger { work, projection, describe: format!("sqlite:{}", path.display()).into() })
+        let (work, id) = sqlite::start(path)?;
+        Ok(Ledger {
+            work,
+            projection,
+            describe: format!("sqlite:{}", path.display()).into(),
+            id: id.into(),
+            finals: broadcast::channel(16).0,
+            engine: Engine::Sqlite,
+        })
     }
 
     /// Where the ledger lives, for logs (never includes secrets).
     pub fn describe(&self) -> &str {
         &self.describe
+    }
+
+    /// The ledger's identity, the same for every leader that shares it: leaders of one cluster
+    /// must agree on it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether other leaders may share this ledger.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres { .. })
+    }
+
+    /// Jobs that became final, applied by any leader sharing this ledger (PostgreSQL's
+    /// `NOTIFY`). The embedded ledger has one leader, which wakes its waiters itself.
+    pub fn final_jobs(&self) -> broadcast::Receiver<JobId> {
+        self.finals.subscribe()
+    }
+
+    /// Leadership of the duties that must run once in the cluster, named by `key`: `true`
+    /// while this process holds it. The embedded ledger has one leader, which always holds it;
+    /// a shared one elects with a PostgreSQL advisory lock held by a connection of its own, so
+    /// a leader that dies (its connection with it) loses it at once, and another takes it
+    /// within `retry`. Ends (and lets go) when `cancel` fires.
+    pub fn leadership(&self, key: &str, retry: Duration, cancel: CancellationToken) -> watch::Receiver<bool> {
+        match &self.engine {
+            Engine::Sqlite => watch::channel(true).1,
+            Engine::Postgres { config } => {
+                let (tx, rx) = watch::channel(false);
+                // Advisory locks are per server, not per database: the ledger's id keeps two
+                // clusters whose databases share a server apart.
+                let (config, key) = ((**config).clone(), lock_key(&format!("{}:{key}", self.id)));
+                tokio::spawn(async move {
+                    loop {
+                        match postgres::try_lead(&config, key).await {
+                            Ok(Some((client, driver))) => {
+                                tracing::info!("elected: this leader runs the cluster's duties");
+                                let _ = tx.send(true);
+                                tokio::select! {
+                                    _ = cancel.cancelled() => {}
+                                    _ = driver => tracing::warn!("lost the election connection; duties stop"),
+                                }
+                                let _ = tx.send(false);
+                                drop(client);
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "election: cannot reach the ledger"),
+                        }
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(retry) => {}
+                        }
+                    }
+                });
+                rx
+            }
+        }
     }
 
     /// Runs `f` inside the next batch's transaction; its result arrives after the commit.
@@ -130,8 +260,8 @@ impl Ledger {
                 Settle { ok, deliver }
             })
         });
-        self.work.send(work).await.map_err(|_| LedgerError::Closed)?;
-        rx.await.map_err(|_| LedgerError::Closed)?
+        self.work.send(work).await.map_err(|_| LedgerError::NotRun)?;
+        rx.await.map_err(|_| LedgerError::NotRun)?
     }
 
     pub async fn insert(&self, rec: JobRecord) -> Result<(), LedgerError> {
@@ -269,6 +399,39 @@ impl Ledger {
     ) -> Result<Vec<(String, Value)>, LedgerError> {
         self.run(move |t| Box::pin(async move { t.docs(kind, &prefix, after.as_deref(), limit).await })).await
     }
+}
+
+/// An advisory lock key for `name`: the first 8 bytes of its sha256.
+fn lock_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// The `WHERE` clause of a job query and its arguments, with placeholders as the engine writes
+/// them (`?1` in SQLite, `$1` in PostgreSQL).
+fn job_filter(query: &JobQuery, placeholder: impl Fn(usize) -> String) -> (String, Vec<String>) {
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<String> = Vec::new();
+    let arg = |value: String, args: &mut Vec<String>| {
+        args.push(value);
+        placeholder(args.len())
+    };
+    if !query.states.is_empty() {
+        let marks: Vec<String> = query.states.iter().map(|s| arg(s.as_str().to_owned(), &mut args)).collect();
+        sql.push_str(&format!(" AND state IN ({})", marks.join(", ")));
+    }
+    if let Some((like, not_like)) = query.topic.as_ref().and_then(topic_like) {
+        let mark = arg(like, &mut args);
+        sql.push_str(&format!(" AND topic LIKE {mark} ESCAPE '\\'"));
+        if let Some(not_like) = not_like {
+            let mark = arg(not_like, &mut args);
+            sql.push_str(&format!(" AND topic NOT LIKE {mark} ESCAPE '\\'"));
+        }
+    }
+    (sql, args)
 }
 
 /// The SQL `LIKE` conditions that select the topics a pattern matches (topic segments are

@@ -8,7 +8,7 @@
 //! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
 //! crashing; only a power loss can take the last few commits.
 
-use super::{topic_like, JobQuery, LedgerError, Settle, Tx, Work};
+use super::{job_filter, JobQuery, LedgerError, Settle, Tx, Work};
 use crate::protocol::api::JobRecord;
 use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{JobId, JobState, Topic};
@@ -23,8 +23,9 @@ const MAX_BATCH: usize = 1024;
 /// The schema; `user_version` says which one a file holds.
 const SCHEMA_VERSION: i64 = 2;
 
-/// Opens (or creates) the ledger file and starts its writer thread.
-pub(super) fn start(path: &Path) -> Result<async_channel::Sender<Work>, LedgerError> {
+/// Opens (or creates) the ledger file and starts its writer thread; returns where to send work
+/// and the ledger's id.
+pub(super) fn start(path: &Path) -> Result<(async_channel::Sender<Work>, String), LedgerError> {
     let open_err = |source| LedgerError::Open { path: path.display().to_string(), source };
     let mut conn = Connection::open(path).map_err(open_err)?;
     conn.execute_batch(
@@ -50,16 +51,27 @@ pub(super) fn start(path: &Path) -> Result<async_channel::Sender<Work>, LedgerEr
              key TEXT NOT NULL,
              doc TEXT NOT NULL,
              PRIMARY KEY (kind, key)
+         );
+         CREATE TABLE IF NOT EXISTS meta (
+             key TEXT PRIMARY KEY,
+             value TEXT NOT NULL
          );",
     )
     .map_err(open_err)?;
     migrate(&mut conn).map_err(open_err)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?1)",
+        params![uuid::Uuid::new_v4().to_string()],
+    )
+    .map_err(open_err)?;
+    let id: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'ledger_id'", [], |r| r.get(0)).map_err(open_err)?;
     let (tx, rx) = async_channel::unbounded();
     std::thread::Builder::new()
         .name("ledger".into())
         .spawn(move || writer_loop(conn, rx))
         .map_err(|e| LedgerError::Commit(e.to_string()))?;
-    Ok(tx)
+    Ok((tx, id))
 }
 
 /// Brings a file written by an earlier version up to [`SCHEMA_VERSION`]. Version 1 kept assets
@@ -237,28 +249,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn find_jobs(&mut self, query: &JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
-        let mut sql = String::from("SELECT doc FROM jobs WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if !query.states.is_empty() {
-            let marks: Vec<String> = query
-                .states
-                .iter()
-                .map(|s| {
-                    args.push(s.as_str().to_owned());
-                    format!("?{}", args.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND state IN ({})", marks.join(", ")));
-        }
-        if let Some((like, not_like)) = query.topic.as_ref().and_then(topic_like) {
-            args.push(like);
-            sql.push_str(&format!(" AND topic LIKE ?{} ESCAPE '\\'", args.len()));
-            if let Some(not_like) = not_like {
-                args.push(not_like);
-                sql.push_str(&format!(" AND topic NOT LIKE ?{} ESCAPE '\\'", args.len()));
-            }
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", query.limit()));
+        let (where_sql, args) = job_filter(query, |i| format!("?{i}"));
+        let sql = format!("SELECT doc FROM jobs WHERE {where_sql} ORDER BY id DESC LIMIT {}", query.limit());
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
         records(rows)

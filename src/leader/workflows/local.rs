@@ -74,15 +74,17 @@ impl LocalRunner {
         Ok(rec)
     }
 
-    /// Starts again the local jobs a previous run of the leader did not finish: they are never
-    /// published, so nothing else would ever finish them.
-    pub async fn resume(self: &Arc<Self>) -> Result<usize, JobError> {
+    /// Starts again the unfinished local jobs `which` selects (this leader's own after a restart,
+    /// or those of leaders that are gone): they are never published, so nothing else would ever
+    /// finish them.
+    pub async fn resume(self: &Arc<Self>, which: impl Fn(&JobRecord) -> bool) -> Result<usize, JobError> {
         let query = JobQuery {
             states: vec![JobState::New, JobState::Queued, JobState::Active],
             topic: Some((&local_topic()).into()),
             limit: 100_000,
         };
         let mut pending = self.jobs.ledger().list(query).await?;
+        pending.retain(|rec| which(rec));
         pending.reverse(); // oldest first
         let n = pending.len();
         for rec in pending {

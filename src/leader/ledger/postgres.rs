@@ -1,0 +1,415 @@
+//! The shared ledger engine: one PostgreSQL database for every leader of a cluster.
+//!
+//! Work is committed in batches as in the embedded engine, by a few writer threads (each a
+//! small tokio runtime of its own, since the statements of [`Tx`] are not `Send`), each taking
+//! a pooled connection (`deadpool-postgres`) for its batch. Several leaders write at once, so
+//! every read made for a change locks what it read: a job row `FOR UPDATE`, a document through a
+//! transaction-scoped advisory lock on its key (which also covers documents that do not exist
+//! yet). A deadlock between two leaders' batches makes PostgreSQL abort one of them; its callers
+//! get an error and offer the work again (the reply poller returns its batch to the queue).
+//!
+//! Besides storage, the database coordinates the leaders:
+//! - a job that becomes final is announced with `NOTIFY`, delivered at commit, so a leader
+//!   whose caller waits for that job wakes it, whichever leader applied the completion;
+//! - the duties that must run once in the cluster are held by whoever holds a session-level
+//!   advisory lock, which PostgreSQL releases the moment that leader's connection dies.
+//!
+//! Keys and job ids are compared byte by byte (`COLLATE "C"`), as SQLite does, so prefix walks
+//! and newest-first listings mean the same on both engines.
+
+use super::{job_filter, LedgerError, Settle, Tx, Work};
+use crate::protocol::api::JobRecord;
+use crate::protocol::workflow::LOCAL_TOPIC;
+use crate::protocol::{JobId, JobState, Topic};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// Most operations that may share one transaction.
+const MAX_BATCH: usize = 1024;
+/// Writer threads: batches committed at once. A few cover the latency of one commit; more
+/// would only contend for the same rows.
+const WRITERS: usize = 4;
+/// The channel that carries the ids of jobs that became final.
+const FINAL_CHANNEL: &str = "offloader_job_final";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    topic TEXT COLLATE "C" NOT NULL,
+    state TEXT NOT NULL,
+    next_attempt_at BIGINT,
+    created_at BIGINT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS jobs_topic ON jobs(topic);
+CREATE TABLE IF NOT EXISTS topics (
+    topic TEXT COLLATE "C" PRIMARY KEY,
+    first_seen BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+/// What the engine hands to the ledger: where to send work, and how to hear about jobs other
+/// leaders finished.
+pub(super) struct Started {
+    pub work: async_channel::Sender<Work>,
+    pub finals: broadcast::Sender<JobId>,
+    pub ledger_id: String,
+}
+
+/// The URL without its password, for logs.
+pub(super) fn redacted(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| rest.split_once('@').map(|(user, host)| (scheme, user, host)))
+    {
+        Some((scheme, user, host)) => format!("{scheme}://{}:***@{host}", user.split(':').next().unwrap_or("")),
+        None => url.to_owned(),
+    }
+}
+
+fn pg_err(context: &str, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Postgres(format!("{context}: {e}"))
+}
+
+/// Connects, creates the schema if missing, and starts the writer threads and the listener.
+pub(super) async fn start(url: &str) -> Result<Started, LedgerError> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| pg_err("the ledger URL", e))?;
+    let manager =
+        Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool = Pool::builder(manager)
+        .max_size(WRITERS + 2)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| pg_err("the connection pool", e))?;
+    let ledger_id = {
+        let mut client = pool.get().await.map_err(|e| pg_err(&format!("cannot reach {}", redacted(url)), e))?;
+        let t = client.transaction().await.map_err(|e| pg_err("begin", e))?;
+        // Leaders starting together would race on CREATE TABLE IF NOT EXISTS; one at a time.
+        t.execute("SELECT pg_advisory_xact_lock(7424101)", &[]).await.map_err(|e| pg_err("schema lock", e))?;
+        t.batch_execute(SCHEMA).await.map_err(|e| pg_err("creating the schema", e))?;
+        t.execute(
+            "INSERT INTO meta(key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",
+            &[&uuid::Uuid::new_v4().to_string()],
+        )
+        .await
+        .map_err(|e| pg_err("ledger id", e))?;
+        let id: String = t
+            .query_one("SELECT value FROM meta WHERE key = 'ledger_id'", &[])
+            .await
+            .map_err(|e| pg_err("ledger id", e))?
+            .get(0);
+        t.commit().await.map_err(|e| pg_err("commit", e))?;
+        id
+    };
+    let (work, rx) = async_channel::unbounded();
+    for i in 0..WRITERS {
+        let (pool, rx) = (pool.clone(), rx.clone());
+        std::thread::Builder::new()
+            .name(format!("ledger-pg-{i}"))
+            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(writer_loop(pool, rx)),
+                Err(e) => tracing::error!(error = %e, "ledger writer cannot start"),
+            })
+            .map_err(|e| LedgerError::Commit(e.to_string()))?;
+    }
+    let (finals, _) = broadcast::channel(1024);
+    tokio::spawn(listen(config, finals.clone()));
+    Ok(Started { work, finals, ledger_id })
+}
+
+/// Relays `NOTIFY` of final jobs to this process, reconnecting when the connection drops.
+async fn listen(config: tokio_postgres::Config, finals: broadcast::Sender<JobId>) {
+    let mut backoff = crate::broker::Backoff::reconnect();
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                backoff.reset();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = futures::StreamExt::next(&mut messages).await {
+                        match message {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_owned()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "ledger notifications: connection lost");
+                                return;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client.batch_execute(&format!("LISTEN {FINAL_CHANNEL}")).await {
+                    tracing::warn!(error = %e, "ledger notifications: LISTEN failed");
+                } else {
+                    while let Some(payload) = rx.recv().await {
+                        if let Ok(id) = payload.parse::<JobId>() {
+                            let _ = finals.send(id);
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::warn!(error = %e, "ledger notifications: cannot connect; retrying"),
+        }
+        backoff.wait().await;
+    }
+}
+
+async fn writer_loop(pool: Pool, work: async_channel::Receiver<Work>) {
+    while let Ok(first) = work.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match work.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        // Without a connection or a transaction nothing runs; dropping the batch tells every
+        // caller (their result channels close) and the database is tried again for the next.
+        let mut client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger: no connection to PostgreSQL");
+                continue;
+            }
+        };
+        let t = match client.transaction().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "ledger cannot begin a transaction");
+                continue;
+            }
+        };
+        let mut settles: Vec<Settle> = Vec::with_capacity(batch.len());
+        for op in batch {
+            if let Err(e) = t.batch_execute("SAVEPOINT op").await {
+                tracing::error!(error = %e, "ledger cannot open a savepoint");
+                continue;
+            }
+            let settle = op(&mut PgTx { t: &t }).await;
+            let end = if settle.ok { "RELEASE SAVEPOINT op" } else { "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op" };
+            if let Err(e) = t.batch_execute(end).await {
+                tracing::error!(error = %e, "ledger cannot close a savepoint");
+            }
+            settles.push(settle);
+        }
+        let committed = t.commit().await.map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "ledger commit failed");
+        }
+        for s in settles {
+            (s.deliver)(committed.clone());
+        }
+    }
+}
+
+/// Tries to become the one leader running the cluster's duties: a session-level advisory lock
+/// on a connection of its own, held as long as the connection lives. Returns the connection
+/// (hold it to keep the lock) when it got the lock.
+pub(super) async fn try_lead(
+    config: &tokio_postgres::Config,
+    key: i64,
+) -> Result<Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>, LedgerError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| pg_err("election connection", e))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "ledger election: connection lost");
+        }
+    });
+    let held: bool =
+        client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(|e| pg_err("election", e))?.get(0);
+    if held {
+        Ok(Some((client, driver)))
+    } else {
+        driver.abort();
+        Ok(None)
+    }
+}
+
+/// The statements of [`Tx`] in one PostgreSQL transaction.
+struct PgTx<'t, 'c> {
+    t: &'t deadpool_postgres::Transaction<'c>,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn sql(e: tokio_postgres::Error) -> LedgerError {
+    LedgerError::Postgres(e.to_string())
+}
+
+fn records(rows: Vec<tokio_postgres::Row>) -> Result<Vec<JobRecord>, LedgerError> {
+    rows.iter().map(|r| Ok(serde_json::from_str::<JobRecord>(r.get::<_, &str>(0))?)).collect()
+}
+
+impl PgTx<'_, '_> {
+    async fn query(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, LedgerError> {
+        let stmt = self.t.prepare_cached(statement).await.map_err(sql)?;
+        self.t.query(&stmt, params).await.map_err(sql)
+    }
+
+    async fn execute(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, LedgerError> {
+        let stmt = self.t.prepare_cached(statement).await.map_err(sql)?;
+        self.t.execute(&stmt, params).await.map_err(sql)
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Tx for PgTx<'_, '_> {
+    async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        let rows = self.query("SELECT doc FROM jobs WHERE id = $1 FOR UPDATE", &[&id.to_string()]).await?;
+        Ok(records(rows)?.pop())
+    }
+
+    async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
+        let doc = serde_json::to_string(rec)?;
+        self.execute(
+            "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &rec.id.to_string(),
+                &rec.topic.as_str(),
+                &rec.state.as_str(),
+                &rec.next_attempt_at.map(millis),
+                &millis(rec.created_at),
+                &doc,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
+        let doc = serde_json::to_string(rec)?;
+        self.execute(
+            "UPDATE jobs SET state = $2, next_attempt_at = $3, doc = $4 WHERE id = $1",
+            &[&rec.id.to_string(), &rec.state.as_str(), &rec.next_attempt_at.map(millis), &doc],
+        )
+        .await?;
+        if rec.state.is_final() {
+            // Delivered at commit, to every leader listening.
+            self.execute("SELECT pg_notify($1, $2)", &[&FINAL_CHANNEL, &rec.id.to_string()]).await?;
+        }
+        Ok(())
+    }
+
+    async fn find_jobs(&mut self, query: &super::JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
+        let (where_sql, args) = job_filter(query, |i| format!("${i}"));
+        let statement = format!("SELECT doc FROM jobs WHERE {where_sql} ORDER BY id DESC LIMIT {}", query.limit());
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let rows = self.t.query(&statement, &params).await.map_err(sql)?;
+        records(rows)
+    }
+
+    async fn count_states(&mut self) -> Result<Vec<(JobState, u64)>, LedgerError> {
+        let rows = self.query("SELECT state, COUNT(*) FROM jobs GROUP BY state", &[]).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, &str>(0).parse().ok().map(|s| (s, r.get::<_, i64>(1).max(0) as u64)))
+            .collect())
+    }
+
+    async fn due_jobs(
+        &mut self,
+        now: DateTime<Utc>,
+        unconfirmed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, LedgerError> {
+        let rows = self
+            .query(
+                "SELECT doc FROM jobs WHERE ((state IN ('FAILED', 'QUEUED') AND next_attempt_at <= $1)
+                                          OR (state = 'NEW' AND created_at <= $2))
+                                         AND topic != $3
+                 ORDER BY id LIMIT $4",
+                &[&millis(now), &millis(unconfirmed_before), &LOCAL_TOPIC, &(limit as i64)],
+            )
+            .await?;
+        records(rows)
+    }
+
+    async fn add_topic(&mut self, topic: &Topic) -> Result<(), LedgerError> {
+        self.execute(
+            "INSERT INTO topics(topic, first_seen) VALUES ($1, $2) ON CONFLICT (topic) DO NOTHING",
+            &[&topic.as_str(), &millis(Utc::now())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn topics(&mut self) -> Result<Vec<Topic>, LedgerError> {
+        let rows = self.query("SELECT topic FROM topics ORDER BY topic", &[]).await?;
+        Ok(rows.iter().filter_map(|r| r.get::<_, &str>(0).parse().ok()).collect())
+    }
+
+    async fn doc(&mut self, kind: &str, key: &str) -> Result<Option<Value>, LedgerError> {
+        // Serializes read-modify-write of one key across leaders, whether the row exists or not.
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", &[&kind, &key]).await?;
+        let rows = self.query("SELECT doc FROM docs WHERE kind = $1 AND key = $2", &[&kind, &key]).await?;
+        match rows.first() {
+            Some(r) => Ok(Some(serde_json::from_str(r.get::<_, &str>(0))?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_doc(&mut self, kind: &str, key: &str, doc: &Value) -> Result<(), LedgerError> {
+        self.execute(
+            "INSERT INTO docs(kind, key, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc",
+            &[&kind, &key, &doc.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn docs(
+        &mut self,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, LedgerError> {
+        let rows = self
+            .query(
+                "SELECT key, doc FROM docs WHERE kind = $1 AND key >= $2 AND key > $3 ORDER BY key LIMIT $4",
+                &[&kind, &prefix, &after.unwrap_or(""), &(limit as i64)],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let key: String = r.get(0);
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, serde_json::from_str(r.get::<_, &str>(1))?));
+        }
+        Ok(out)
+    }
+}

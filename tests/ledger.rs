@@ -1,0 +1,314 @@
+//! The ledger on both engines: every test of the `suite` runs once on the embedded SQLite file
+//! and once on a PostgreSQL database of its own, so the two keep one behaviour. The last tests
+//! are about what only a shared ledger does: several leaders on one database.
+
+mod common;
+
+use chrono::Utc;
+use common::postgres::TestDb;
+use offloader::leader::assets::{AssetProjection, AssetRepository};
+use offloader::leader::jobs::{Effect, RetryPolicy};
+use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, NoProjection};
+use offloader::protocol::api::{AssetChange, JobRecord};
+use offloader::protocol::message::{Completion, JobStarted, Reply};
+use offloader::protocol::workflow::dam_update_asset;
+use offloader::protocol::{
+    AssetPath, BlobRef, InstanceId, Job, JobId, JobResult, JobState, OffloadingJob, PayloadEntry, Properties, Sha256Hex,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A ledger under test and what to clean up after it.
+struct Harness {
+    ledger: Ledger,
+    location: LedgerLocation,
+    _dir: Option<tempfile::TempDir>,
+    db: Option<TestDb>,
+}
+
+impl Harness {
+    async fn finish(self) {
+        drop(self.ledger);
+        if let Some(db) = self.db {
+            db.drop_db().await;
+        }
+    }
+
+    /// A second handle on the same ledger, as a second leader would open it.
+    async fn reopen(&self) -> Ledger {
+        Ledger::open(&self.location, Arc::new(AssetProjection)).await.expect("opening the ledger again")
+    }
+}
+
+async fn sqlite() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let location = LedgerLocation::Sqlite(dir.path().join("ledger.sqlite"));
+    let ledger = Ledger::open(&location, Arc::new(AssetProjection)).await.unwrap();
+    Harness { ledger, location, _dir: Some(dir), db: None }
+}
+
+async fn postgres() -> Harness {
+    let db = TestDb::create().await;
+    let location = LedgerLocation::parse(&db.url).unwrap();
+    let ledger = Ledger::open(&location, Arc::new(AssetProjection)).await.unwrap();
+    Harness { ledger, location, _dir: None, db: Some(db) }
+}
+
+fn job(topic: &str) -> Job {
+    Job {
+        id: JobId::new(),
+        topic: topic.parse().unwrap(),
+        properties: Properties::new(),
+        inputs: vec![],
+        attempt: 1,
+        max_attempts: 3,
+    }
+}
+
+fn completion(rec: &JobRecord, attempt: u32, result: JobResult) -> Reply {
+    Reply::Completion(Completion {
+        job_id: rec.id,
+        attempt,
+        worker: InstanceId::random(),
+        worker_name: "w1".into(),
+        result,
+        outputs: vec![],
+        properties: Properties::new(),
+        started_at: Utc::now(),
+        finished_at: Utc::now(),
+        redeliveries: 0,
+    })
+}
+
+fn blob(b: u8) -> BlobRef {
+    BlobRef { sha256: Sha256Hex::from_digest(&[b; 32]), size: u64::from(b) }
+}
+
+mod suite {
+    use super::*;
+
+    pub async fn jobs_round_trip_and_list_by_state_and_topic(h: Harness) {
+        let l = &h.ledger;
+        let mut ids = Vec::new();
+        for topic in ["a/b", "a/b_c", "a/b/c", "x/y"] {
+            let rec = JobRecord::new(&job(topic), Utc::now());
+            l.insert(rec.clone()).await.unwrap();
+            assert_eq!(l.get(rec.id).await.unwrap().as_ref(), Some(&rec));
+            ids.push(rec.id);
+        }
+        l.confirm_published(ids[0], 1).await.unwrap();
+        let all = l.list(JobQuery::default()).await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id).collect::<Vec<_>>(),
+            ids.iter().rev().copied().collect::<Vec<_>>(),
+            "newest first"
+        );
+        let topics = |pattern: &'static str| async move {
+            let q = JobQuery { topic: Some(pattern.parse().unwrap()), ..Default::default() };
+            let mut t: Vec<String> = l.list(q).await.unwrap().into_iter().map(|r| r.topic.to_string()).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(topics("a/b").await, ["a/b"], "'_' is not a wildcard");
+        assert_eq!(topics("a/*").await, ["a/b", "a/b_c"]);
+        assert_eq!(topics("a/**").await, ["a/b", "a/b/c", "a/b_c"]);
+        assert_eq!(topics("**").await.len(), 4);
+        let queued = l.list(JobQuery { states: vec![JobState::Queued], ..Default::default() }).await.unwrap();
+        assert_eq!(queued.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[0]]);
+        let counts: std::collections::BTreeMap<_, _> = l.counts().await.unwrap().into_iter().collect();
+        assert_eq!((counts[&JobState::Queued], counts[&JobState::New]), (1, 3));
+        let limited = l.list(JobQuery { limit: 2, ..Default::default() }).await.unwrap();
+        assert_eq!(limited.len(), 2);
+        h.finish().await;
+    }
+
+    pub async fn a_completion_is_applied_once_and_due_jobs_come_back(h: Harness) {
+        let l = &h.ledger;
+        let policy = RetryPolicy { max_attempts: 3, delay: Duration::ZERO };
+        let rec = JobRecord::new(&job("a/b"), Utc::now());
+        l.insert(rec.clone()).await.unwrap();
+        l.confirm_published(rec.id, 1).await.unwrap();
+        let failed = completion(&rec, 1, JobResult::failed("flaky"));
+        let out = l.apply_replies(vec![failed.clone(), failed], policy).await.unwrap();
+        assert_eq!(out[0].1.as_ref().unwrap().0, Effect::Applied);
+        assert!(matches!(out[1].1.as_ref().unwrap().0, Effect::Ignored(_)));
+        // FAILED with its retry time come: due. NEW and older than the grace: due too.
+        let new = JobRecord::new(&job("a/c"), Utc::now() - chrono::Duration::seconds(60));
+        l.insert(new.clone()).await.unwrap();
+        let due = l.due(Utc::now(), Utc::now() - chrono::Duration::seconds(30)).await.unwrap();
+        let mut due_ids: Vec<JobId> = due.iter().map(|r| r.id).collect();
+        due_ids.sort();
+        let mut expected = vec![rec.id, new.id];
+        expected.sort();
+        assert_eq!(due_ids, expected);
+        // The retry is confirmed and succeeds; a late duplicate of attempt 1 changes nothing.
+        l.confirm_published(rec.id, 2).await.unwrap();
+        l.apply_replies(vec![completion(&rec, 2, JobResult::Ok)], policy).await.unwrap();
+        let late = l.apply_replies(vec![completion(&rec, 1, JobResult::Ok)], policy).await.unwrap();
+        assert!(matches!(late[0].1.as_ref().unwrap().0, Effect::Ignored(_)));
+        let done = l.get(rec.id).await.unwrap().unwrap();
+        assert_eq!((done.state, done.attempt, done.completions_applied), (JobState::Succeeded, 2, 2));
+        // A reply for a job the ledger does not know is reported, not an error.
+        let unknown = JobRecord::new(&job("a/b"), Utc::now());
+        let started = Reply::Started(JobStarted {
+            job_id: unknown.id,
+            attempt: 1,
+            worker: InstanceId::random(),
+            worker_name: "w".into(),
+            redeliveries: 0,
+            started_at: Utc::now(),
+        });
+        assert!(l.apply_replies(vec![started], policy).await.unwrap()[0].1.is_none());
+        h.finish().await;
+    }
+
+    pub async fn an_asset_changes_in_the_transaction_of_its_job(h: Harness) {
+        let l = &h.ledger;
+        let repo = AssetRepository::new(l.clone());
+        let path = AssetPath::parse("/content/dam/a.jpg").unwrap();
+        assert_eq!(repo.put_original(path.clone(), blob(1), "image/jpeg".into()).await.unwrap(), AssetChange::Created);
+        assert_eq!(
+            repo.put_original(path.clone(), blob(1), "image/jpeg".into()).await.unwrap(),
+            AssetChange::Unchanged
+        );
+        let contract = OffloadingJob::new(&dam_update_asset(), false, path.clone());
+        let mut j = job("com/adobe/granite/workflow/offloading");
+        j.properties = contract.to_properties();
+        j.inputs = vec![PayloadEntry { path: path.to_string(), blob: blob(1), mime_type: None }];
+        let rec = JobRecord::new(&j, Utc::now());
+        l.insert(rec.clone()).await.unwrap();
+        let Reply::Completion(mut c) = completion(&rec, 1, JobResult::Ok) else { unreachable!() };
+        c.outputs = vec![PayloadEntry { path: path.rendition_path("t.png"), blob: blob(7), mime_type: None }];
+        c.properties.insert("metadata".into(), serde_json::json!({"width": 4}));
+        l.apply_replies(vec![Reply::Completion(c)], RetryPolicy::default()).await.unwrap();
+        let asset = repo.get(&path).await.unwrap().unwrap();
+        assert_eq!(asset.renditions.len(), 1);
+        assert_eq!(asset.renditions[0].mime_type, "image/png");
+        assert_eq!(asset.metadata["width"], 4);
+        assert_eq!(asset.job.unwrap().state, Some(JobState::Succeeded));
+        // Documents list in key order, by prefix.
+        for p in ["/content/dam/b.jpg", "/content/damx/c.jpg", "/content/dam/sub/d.jpg"] {
+            repo.put_original(AssetPath::parse(p).unwrap(), blob(2), "image/jpeg".into()).await.unwrap();
+        }
+        let keys: Vec<String> =
+            l.docs("asset", "/content/dam/".into(), None, 10).await.unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["/content/dam/a.jpg", "/content/dam/b.jpg", "/content/dam/sub/d.jpg"]);
+        let page: Vec<String> = l
+            .docs("asset", "/content/dam/".into(), Some("/content/dam/a.jpg".into()), 1)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(page, ["/content/dam/b.jpg"]);
+        h.finish().await;
+    }
+
+    pub async fn a_failing_operation_rolls_back_alone(h: Harness) {
+        let l = &h.ledger;
+        let rec = JobRecord::new(&job("a/b"), Utc::now());
+        l.insert(rec.clone()).await.unwrap();
+        // The same id twice: the second insert fails, and only it.
+        let (again, other) = tokio::join!(l.insert(rec.clone()), l.insert(JobRecord::new(&job("a/c"), Utc::now())));
+        assert!(again.is_err());
+        other.unwrap();
+        assert_eq!(l.list(JobQuery::default()).await.unwrap().len(), 2);
+        h.finish().await;
+    }
+
+    pub async fn the_topic_list_and_the_id_survive_a_reopen(h: Harness) {
+        h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
+        h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
+        let again = h.reopen().await;
+        assert_eq!(again.topics().await.unwrap(), ["a/b".parse().unwrap()]);
+        assert_eq!(again.id(), h.ledger.id(), "one ledger, one id");
+        assert!(!h.ledger.id().is_empty());
+        h.finish().await;
+    }
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                suite::$name(sqlite().await).await;
+            })*
+        }
+        mod on_postgres {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                suite::$name(postgres().await).await;
+            })*
+        }
+    };
+}
+
+on_both_engines!(
+    jobs_round_trip_and_list_by_state_and_topic,
+    a_completion_is_applied_once_and_due_jobs_come_back,
+    an_asset_changes_in_the_transaction_of_its_job,
+    a_failing_operation_rolls_back_alone,
+    the_topic_list_and_the_id_survive_a_reopen,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leaders_on_one_database_apply_a_completion_once_and_hear_of_it() {
+    let h = postgres().await;
+    let (a, b) = (h.ledger.clone(), h.reopen().await);
+    let mut heard_by_b = b.final_jobs();
+    let rec = JobRecord::new(&job("a/b"), Utc::now());
+    a.insert(rec.clone()).await.unwrap();
+    let done = completion(&rec, 1, JobResult::Ok);
+    // Both leaders apply the same completion at the same moment: row locks serialize them.
+    let (x, y) = tokio::join!(
+        a.apply_replies(vec![done.clone()], RetryPolicy::default()),
+        b.apply_replies(vec![done], RetryPolicy::default())
+    );
+    let effects: Vec<Effect> = [x.unwrap(), y.unwrap()].into_iter().map(|o| o[0].1.as_ref().unwrap().0).collect();
+    assert_eq!(effects.iter().filter(|e| **e == Effect::Applied).count(), 1, "{effects:?}");
+    assert_eq!(b.get(rec.id).await.unwrap().unwrap().completions_applied, 1);
+    // The job became final on one leader; the other hears of it.
+    let heard =
+        tokio::time::timeout(Duration::from_secs(5), heard_by_b.recv()).await.expect("no notification").unwrap();
+    assert_eq!(heard, rec.id);
+    drop((a, b));
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_at_a_time_holds_the_duties_and_another_takes_over() {
+    let h = postgres().await;
+    let b = h.reopen().await;
+    let (stop_a, stop_b) = (CancellationToken::new(), CancellationToken::new());
+    let mut a_leads = h.ledger.leadership("duties:test", Duration::from_millis(200), stop_a.clone());
+    tokio::time::timeout(Duration::from_secs(5), a_leads.wait_for(|v| *v)).await.expect("a is elected").unwrap();
+    let mut b_leads = b.leadership("duties:test", Duration::from_millis(200), stop_b.clone());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!*b_leads.borrow(), "two leaders hold the duties");
+    // A goes (its connection with it): B takes over.
+    let gone = std::time::Instant::now();
+    stop_a.cancel();
+    tokio::time::timeout(Duration::from_secs(5), b_leads.wait_for(|v| *v)).await.expect("b takes over").unwrap();
+    println!("takeover after {:?}", gone.elapsed());
+    assert!(!*a_leads.borrow_and_update() || stop_a.is_cancelled());
+    stop_b.cancel();
+    drop(b);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn locations_say_which_engine() {
+    assert!(matches!(LedgerLocation::parse("/var/lib/x.sqlite"), Ok(LedgerLocation::Sqlite(_))));
+    let pg = LedgerLocation::parse("postgres://u:secret@db:5432/offloader").unwrap();
+    assert!(pg.is_shared());
+    let err = LedgerLocation::parse("mysql://db/x").unwrap_err().to_string();
+    assert!(err.contains("postgres://"), "{err}");
+    // A ledger without assets works as well (the NoProjection of a bench or a test).
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_sqlite(&dir.path().join("l.sqlite"), Arc::new(NoProjection)).unwrap();
+    assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
+}
