@@ -13,7 +13,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::protocol::api::{IngestOutcome, InstanceView, JobList, JobRecord, TopicsReport};
+use crate::protocol::api::{IngestOutcome, InstanceView, JobList, JobRecord, TopicsReport, TopologyReport};
 use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -84,6 +84,11 @@ impl LeaderClient {
     /// `GET /api/jobs` with query parameters (`state`, `topic`, `limit`, ...).
     pub async fn list_jobs(&self, query: &[(&str, String)]) -> Result<JobList, ClientError> {
         self.send(self.http.get(self.url("/api/jobs")).query(query)).await
+    }
+
+    /// The topology: clusters, instances in join order, history, refused instances.
+    pub async fn topology(&self) -> Result<TopologyReport, ClientError> {
+        self.send(self.http.get(self.url("/api/topology"))).await
     }
 
     pub async fn topics(&self) -> Result<TopicsReport, ClientError> {

@@ -7,15 +7,16 @@
 //!   `Context`, the built-ins and the workflow consumer (the same on a worker and on a leader
 //!   that processes locally), and a test harness that needs no services.
 //! - [`leader`] and [`worker`]: the two runtimes. They never import each other.
-//! - [`announce`]: instances telling each other who they are and what they consume.
+//! - [`discovery`]: instances telling each other who they are and what they consume, and the
+//!   topology each keeps of the others (Sling Discovery).
 //! - [`models`]: the workflow models an instance knows (built-ins and `--models DIR`).
 //! - [`client`]: a client of the leader's HTTP API.
 
-pub mod announce;
 pub mod broker;
 pub mod client;
 pub mod consumer;
 pub mod datastore;
+pub mod discovery;
 pub mod identity;
 pub mod leader;
 pub mod metrics;

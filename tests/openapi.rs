@@ -113,6 +113,8 @@ async fn every_answer_matches_the_served_openapi_document() {
 
     // Topology: the report, a live change confirmed by the worker, an unknown instance.
     api.call(Method::GET, "/api/topics", http.get(c.url("/api/topics"))).await;
+    let (_, topology) = api.call(Method::GET, "/api/topology", http.get(c.url("/api/topology"))).await;
+    assert!(topology["clusters"].as_array().is_some_and(|c| !c.is_empty()), "{topology}");
     let change = json!({"topic": "offloader/sleep", "instance": "w1"});
     let (status, view) =
         api.call(Method::POST, "/api/topics/{action}", http.post(c.url("/api/topics/disable")).json(&change)).await;

@@ -6,15 +6,19 @@
 //!   or (`--raw`) through bare lapin, the ceiling the pipeline is built on;
 //! - `offloader-bench renditions DIR`: the renditions engine against libvips and ImageMagick;
 //! - `offloader-bench dam DIR`: whole assets offloaded to workers against processed on the
-//!   leader, and the leader's CPU per asset.
+//!   leader, and the leader's CPU per asset;
+//! - `offloader-bench takeover`: two leaders on one PostgreSQL ledger, the active one killed
+//!   under load, and how soon the survivor is elected and applies completions.
 
 mod dam;
 mod engine_run;
+mod ledger_db;
 mod pipeline;
 mod raw;
 mod renditions;
 mod report;
 mod settings;
+mod takeover;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,6 +43,9 @@ enum What {
     /// Whole assets through leader -> workers -> leader, and the leader's CPU per asset
     /// offloaded versus processed on the leader itself.
     Dam(dam::Args),
+    /// Two leaders on one PostgreSQL ledger under load: the active one SIGKILLed, the time until
+    /// the survivor is elected and until it applies its first completion.
+    Takeover(takeover::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +70,7 @@ fn main() -> ExitCode {
             What::Pipeline(args) => pipeline::run(&cli.settings, args).await,
             What::Renditions(args) => renditions::run(args).await,
             What::Dam(args) => dam::run(&cli.settings, args).await,
+            What::Takeover(args) => takeover::run(&cli.settings, args).await,
         }
     });
     match result {

@@ -6,9 +6,10 @@ use crate::report::{progress, Figures};
 use crate::settings::Settings;
 use anyhow::{bail, Context as _};
 use futures::StreamExt;
-use offloader::announce::HeartbeatConfig;
 use offloader::consumer::NOOP;
+use offloader::discovery::HeartbeatConfig;
 use offloader::leader::jobs::NewJob;
+use offloader::leader::ledger::LedgerLocation;
 use offloader::leader::{self, LeaderConfig};
 use offloader::metrics::MetricsRegistry;
 use offloader::protocol::{JobState, Topic};
@@ -43,30 +44,79 @@ pub struct Args {
     /// Measure the bare lapin round trip instead of the pipeline.
     #[arg(long)]
     pub raw: bool,
+
+    /// The leader's ledger: `sqlite` (the embedded file) or a PostgreSQL server URL
+    /// (`postgres://user@host:port/db`; the bench makes a database of its own there and drops
+    /// it afterwards). Given several times, each is measured in turn in this run and compared
+    /// with the first.
+    #[arg(long = "ledger", value_name = "sqlite|URL", default_value = "sqlite")]
+    pub ledgers: Vec<String>,
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     if args.jobs == 0 || args.workers == 0 || args.inflight == 0 {
         bail!("--jobs, --workers and --inflight must be at least 1");
     }
-    let namespace = Settings::namespace();
-    println!(
-        "bench {}: {} jobs, {} workers, {} in flight, namespace {namespace}",
-        if args.raw { "raw lapin round trip" } else { "offloader pipeline" },
-        args.jobs,
-        args.workers,
-        args.inflight,
-    );
-    let figures = if args.raw {
-        crate::raw::run(settings, &namespace, &args).await?
-    } else {
-        pipeline(settings, &namespace, &args).await?
-    };
-    figures.print(if args.raw { "raw" } else { "pipeline" });
+    if args.raw {
+        let namespace = Settings::namespace();
+        println!(
+            "bench raw lapin round trip: {} jobs, {} workers, {} in flight, namespace {namespace}",
+            args.jobs, args.workers, args.inflight
+        );
+        crate::raw::run(settings, &namespace, &args).await?.print("raw");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut measured = Vec::new();
+    for ledger in &args.ledgers {
+        let namespace = Settings::namespace();
+        println!(
+            "bench offloader pipeline ({ledger} ledger): {} jobs, {} workers, {} in flight, namespace {namespace}",
+            args.jobs, args.workers, args.inflight
+        );
+        let db = match ledger.as_str() {
+            "sqlite" => None,
+            url => Some(crate::ledger_db::TempDatabase::create(url).await?),
+        };
+        let location = db.as_ref().map(|d| d.url.clone());
+        let figures = pipeline(settings, &namespace, &args, location).await;
+        if let Some(db) = db {
+            db.drop().await;
+        }
+        let figures = figures?;
+        let (per_s, p50) = (figures.per_second(), figures.percentile_ms(0.5));
+        figures.print(&format!("pipeline ({ledger})"));
+        measured.push((ledger.clone(), per_s, p50));
+    }
+    if measured.len() > 1 {
+        println!("\n| ledger | jobs/s | p50 ms | vs {} |", measured[0].0);
+        println!("|---|---|---|---|");
+        for (ledger, per_s, p50) in &measured {
+            let name = if ledger == "sqlite" { "sqlite".to_owned() } else { "postgres".to_owned() };
+            println!("| {name} | {per_s:.0} | {p50:.2} | {:.0} % |", 100.0 * per_s / measured[0].1.max(1e-9));
+        }
+        let last: Vec<String> = measured
+            .iter()
+            .skip(1)
+            .map(|(l, per_s, _)| {
+                format!(
+                    "{}_vs_{}={:.2}",
+                    if l == "sqlite" { "sqlite" } else { "postgres" },
+                    measured[0].0,
+                    per_s / measured[0].1.max(1e-9)
+                )
+            })
+            .collect();
+        println!("{}", last.join(" "));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn pipeline(settings: &Settings, namespace: &str, args: &Args) -> anyhow::Result<Figures> {
+async fn pipeline(
+    settings: &Settings,
+    namespace: &str,
+    args: &Args,
+    ledger: Option<String>,
+) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let topic: Topic = NOOP.parse()?;
     let exe = settings.offloader()?;
@@ -93,6 +143,9 @@ async fn pipeline(settings: &Settings, namespace: &str, args: &Args) -> anyhow::
 
     let broker = settings.broker(namespace, "leader").await?;
     let mut config = LeaderConfig::new("bench-leader", dir.path().join("leader"));
+    if let Some(url) = ledger {
+        config.ledger = Some(LedgerLocation::parse(&url)?);
+    }
     config.heartbeat = HeartbeatConfig::from_interval(Duration::from_secs(1));
     let leader = leader::start(broker.clone(), None, config, MetricsRegistry::new()).await?;
     let jobs = leader.jobs.clone();

@@ -11,20 +11,32 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Jobs per second over the whole run.
+    pub fn per_second(&self) -> f64 {
+        self.jobs as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at percentile `p` (0..1), in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i].as_secs_f64() * 1e3
+    }
+
     /// Prints a summary line, then the machine-readable last line
     /// `jobs_per_s=… p50_ms=… p99_ms=…` the scripts read.
-    pub fn print(mut self, label: &str) {
-        self.latencies.sort();
-        let pct = |p: f64| -> f64 {
-            if self.latencies.is_empty() {
-                return 0.0;
-            }
-            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
-            self.latencies[i].as_secs_f64() * 1e3
-        };
-        let per_s = self.jobs as f64 / self.elapsed.as_secs_f64().max(1e-9);
+    pub fn print(self, label: &str) {
         println!("{label}: {} jobs in {:.2} s", self.jobs, self.elapsed.as_secs_f64());
-        println!("jobs_per_s={per_s:.0} p50_ms={:.2} p99_ms={:.2}", pct(0.50), pct(0.99));
+        println!(
+            "jobs_per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
+            self.per_second(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99)
+        );
     }
 }
 

@@ -108,15 +108,17 @@ impl Setup {
     }
 
     /// Claims the cluster for `owner` (the leaders' shared ledger): declares the cluster's claim
-    /// queue with `owner` in an argument. RabbitMQ refuses to declare a queue again with other
-    /// arguments, so while a leader of another ledger holds the claim, this fails with
-    /// [`BrokerError::Inequivalent`] naming both. The claim lasts as long as someone consumes the
-    /// queue, and `expires` after the last consumer left (a crashed cluster can be restarted
-    /// with another ledger after that).
+    /// queue with an argument derived from `owner`. RabbitMQ refuses to declare a queue again
+    /// with other values of the arguments it knows, so while a leader of another ledger holds the
+    /// claim, this fails with [`BrokerError::Inequivalent`]. (It ignores arguments it does not
+    /// know, so the owner is carried as `x-max-length`, a number from its hash: nothing is ever
+    /// published to the queue, so the limit limits nothing.) The claim lasts as long as someone
+    /// consumes the queue, and `expires` after the last consumer left, so a cluster stopped or
+    /// crashed can be started again on another ledger.
     pub async fn declare_claim(&self, owner: &str, expires: std::time::Duration) -> Result<String, BrokerError> {
         let queue = self.broker.names().claim_queue();
         let mut args = FieldTable::default();
-        args.insert("x-offloader-ledger".into(), AMQPValue::LongString(LongString::from(owner)));
+        args.insert("x-max-length".into(), AMQPValue::LongInt(claim_number(owner)));
         args.insert("x-expires".into(), AMQPValue::LongInt(expires.as_millis().min(i32::MAX as u128) as i32));
         self.ch
             .queue_declare(queue.as_str().into(), QueueDeclareOptions::default(), args)
@@ -148,6 +150,14 @@ impl Setup {
             .await?;
         Ok(name)
     }
+}
+
+/// The claim number of `owner`: 1 to 2^31 - 1, from the first bytes of its sha256.
+pub fn claim_number(owner: &str) -> i32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(owner.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff;
+    n.max(1) as i32
 }
 
 impl Broker {

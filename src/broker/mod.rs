@@ -18,7 +18,7 @@ pub use backoff::Backoff;
 pub use config::BrokerConfig;
 pub use connection::Broker;
 pub use dead_letter::{dead_letter, publish_dead_letter, DEAD_LETTER_KIND, REASON_HEADER};
-pub use declare::{QueueDepth, Setup};
+pub use declare::{claim_number, QueueDepth, Setup};
 pub use delivery::Delivery;
 pub use error::BrokerError;
 pub use names::Names;

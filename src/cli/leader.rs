@@ -1,9 +1,8 @@
 //! `offloader leader`: the instance users talk to.
 
-use super::settings::{parse_duration, Global};
+use super::settings::{parse_duration, DiscoveryArgs, Global};
 use super::shutdown;
 use anyhow::Context as _;
-use offloader::announce::HeartbeatConfig;
 use offloader::leader::assets::WatchConfig;
 use offloader::leader::jobs::RetryPolicy;
 use offloader::leader::ledger::LedgerLocation;
@@ -42,9 +41,8 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_POLL_INTERVAL", value_parser = parse_duration)]
     poll_interval: Option<Duration>,
 
-    /// How often this instance announces itself (Sling Discovery: 15 s).
-    #[arg(long, env = "OFFLOADER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
-    heartbeat_interval: Duration,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
 
     /// Attempts per job before it is given up, unless the job says otherwise.
     #[arg(long, env = "OFFLOADER_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts)]
@@ -78,6 +76,11 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_WATCH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     watch_interval: Duration,
 
+    /// Largest asset upload accepted over HTTP (`PUT /api/assets/...`), in bytes: a bigger one
+    /// is refused with 413 as soon as its Content-Length (or its streamed body) says so.
+    #[arg(long, env = "OFFLOADER_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_upload_bytes: u64,
+
     /// Workflows the leader runs itself at once (launchers whose model has no offload step,
     /// e.g. `dam/update_asset`); each takes a core while it runs. Default: the cores here.
     #[arg(long, env = "OFFLOADER_LOCAL_CONCURRENCY", value_name = "N")]
@@ -96,7 +99,9 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.http = Some(args.http);
     config.token = global.token.clone();
     config.poll_interval = args.poll_interval;
-    config.heartbeat = HeartbeatConfig::from_interval(args.heartbeat_interval);
+    config.max_upload_bytes = args.max_upload_bytes;
+    config.heartbeat = args.discovery.heartbeat()?;
+    config.topology_allow = args.discovery.allow();
     config.retry = RetryPolicy { max_attempts: args.max_attempts, delay: args.retry_delay };
     config.models_dir = args.models;
     config.launchers_file = args.launchers;

@@ -8,6 +8,7 @@ mod settings;
 mod shutdown;
 mod submit;
 mod topics;
+mod topology;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,9 @@ enum Command {
     Job(jobs::Command),
     /// Show every instance's topics, or enable/disable/make exclusive a topic live.
     Topics(topics::Args),
+    /// Show the topology: clusters, their instances in join order, the elected leader, the
+    /// history of changes and the instances the allow list refused.
+    Topology(topology::Args),
     /// Ingest files or folders as assets (uploads, then lets launchers start workflows).
     Ingest(ingest::Args),
     /// Read an asset or download one of its renditions.
@@ -73,6 +77,7 @@ pub fn main() -> ExitCode {
             Command::Submit(args) => submit::run(&cli.global, args).await,
             Command::Job(cmd) => jobs::run(&cli.global, cmd).await,
             Command::Topics(args) => topics::run(&cli.global, args).await,
+            Command::Topology(args) => topology::run(&cli.global, args).await,
             Command::Ingest(args) => ingest::run(&cli.global, args).await,
             Command::Asset(cmd) => assets::run(&cli.global, cmd).await,
             Command::Launchers(args) => assets::launchers(&cli.global, args).await,

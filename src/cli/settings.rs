@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use offloader::broker::{Broker, BrokerConfig};
 use offloader::datastore::{self, BlobStore, DatastoreConfig};
+use offloader::discovery::{AllowList, HeartbeatConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,6 +72,53 @@ impl Global {
 
     pub async fn datastore(&self) -> anyhow::Result<Arc<dyn BlobStore>> {
         datastore::open(&self.datastore_config()).await.context("cannot open the datastore")
+    }
+}
+
+/// Sling Discovery's settings, the same for leaders and workers.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoveryArgs {
+    /// How often this instance announces itself (Sling Discovery's heartbeat interval).
+    #[arg(long, env = "OFFLOADER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// Silence after which another instance leaves this one's topology (default: 4/3 of the
+    /// interval, Sling's 20 s for 15 s).
+    #[arg(long, env = "OFFLOADER_HEARTBEAT_TIMEOUT", value_parser = parse_duration)]
+    pub heartbeat_timeout: Option<Duration>,
+
+    /// How long the topology stays CHANGING after a change before TOPOLOGY_CHANGED (Sling: 3 s).
+    #[arg(long, env = "OFFLOADER_MIN_EVENT_DELAY", default_value = "3s", value_parser = parse_duration)]
+    pub min_event_delay: Duration,
+
+    /// The topology connector allow list (Sling's `topology.allow`): instance names, ids or
+    /// hosts whose announcements are taken in; others are ignored, logged and listed as
+    /// refused. Default: everyone.
+    #[arg(
+        long = "topology-allow",
+        env = "OFFLOADER_TOPOLOGY_ALLOW",
+        value_name = "NAME|ID|HOST",
+        value_delimiter = ','
+    )]
+    pub topology_allow: Vec<String>,
+}
+
+impl DiscoveryArgs {
+    pub fn heartbeat(&self) -> anyhow::Result<HeartbeatConfig> {
+        let mut h = HeartbeatConfig::from_interval(self.heartbeat_interval);
+        if let Some(t) = self.heartbeat_timeout {
+            anyhow::ensure!(
+                t > self.heartbeat_interval,
+                "--heartbeat-timeout must be longer than --heartbeat-interval"
+            );
+            h.timeout = t;
+        }
+        h.min_event_delay = self.min_event_delay;
+        Ok(h)
+    }
+
+    pub fn allow(&self) -> AllowList {
+        AllowList::of(self.topology_allow.iter().cloned())
     }
 }
 

@@ -1,9 +1,8 @@
 //! `offloader worker`: joins the pool and processes the topics enabled on it.
 
-use super::settings::{parse_duration, Global};
+use super::settings::{parse_duration, DiscoveryArgs, Global};
 use super::shutdown;
 use anyhow::{bail, Context as _};
-use offloader::announce::HeartbeatConfig;
 use offloader::consumer::{register_builtin_as, register_builtins, ConsumerRegistry, WorkflowConsumer};
 use offloader::metrics::{self, MetricsRegistry};
 use offloader::models::ModelRegistry;
@@ -57,9 +56,8 @@ pub struct Args {
     #[arg(long = "consume", value_name = "PATTERN=NAME")]
     consume: Vec<String>,
 
-    /// Announcement interval (Sling Discovery: 15 s).
-    #[arg(long, env = "OFFLOADER_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
-    heartbeat_interval: Duration,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
 
     /// Serve Prometheus metrics on this address (`/metrics`).
     #[arg(long, env = "OFFLOADER_METRICS_ADDR")]
@@ -152,7 +150,8 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         config.allow = allow;
     }
     config.deny = if args.deny.is_empty() { from_file.denylist.unwrap_or_default() } else { args.deny };
-    config.heartbeat = HeartbeatConfig::from_interval(args.heartbeat_interval);
+    config.heartbeat = args.discovery.heartbeat()?;
+    config.topology_allow = args.discovery.allow();
     config.limits.max_input_bytes = args.max_input_bytes;
     config.started_delay = args.started_delay;
 

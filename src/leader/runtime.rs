@@ -7,10 +7,10 @@ use super::http::{router, ApiState};
 use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, ReplyPoller, RetryPolicy};
 use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
-use crate::announce::{spawn_announcer, spawn_view, Announcer, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::consumer::WorkflowConsumer;
 use crate::datastore::BlobStore;
+use crate::discovery::{spawn_announcer, spawn_view, AllowList, Announcer, HeartbeatConfig, TopologyView};
 use crate::identity::{self, IdentityError};
 use crate::metrics::MetricsRegistry;
 use crate::models::{ModelRegistry, ModelsError};
@@ -42,6 +42,8 @@ pub struct LeaderConfig {
     /// Bearer token required for changes over HTTP.
     pub token: Option<String>,
     pub heartbeat: HeartbeatConfig,
+    /// Whose announcements this leader takes in (Sling's `topology.allow`).
+    pub topology_allow: AllowList,
     /// Pause between drains of the reply queue; zero drains continuously. `None`: the
     /// shortest `period` of the offload steps the launchers start (AEM's external step period).
     pub poll_interval: Option<Duration>,
@@ -69,6 +71,7 @@ impl LeaderConfig {
             http: None,
             token: None,
             heartbeat: HeartbeatConfig::default(),
+            topology_allow: AllowList::everyone(),
             poll_interval: None,
             reply_batch: 500,
             retry: RetryPolicy::default(),
@@ -175,7 +178,7 @@ pub async fn start(
     let leader_metrics = LeaderMetrics::register(&metrics);
     let completions = Arc::new(Completions::new(ledger.clone(), config.retry, leader_metrics.clone()));
     let jobs = Arc::new(
-        JobManager::new(ledger.clone(), publisher.clone(), completions.clone(), leader_metrics.clone()).await?,
+        JobManager::new(id, ledger.clone(), publisher.clone(), completions.clone(), leader_metrics.clone()).await?,
     );
     tasks.push(tokio::spawn(wake_for_other_leaders(ledger.clone(), completions.clone(), cancel.clone())));
 
@@ -255,8 +258,14 @@ pub async fn start(
         let poke = poke.clone();
         move || poke.notify_one()
     };
-    let (view, _listening, view_task) = spawn_view(broker.clone(), config.heartbeat, on_new_peer, cancel.clone());
+    let (view, listening, view_task) =
+        spawn_view(broker.clone(), id, config.heartbeat, config.topology_allow.clone(), on_new_peer, cancel.clone());
     tasks.push(view_task);
+    // Listen before announcing: the first announcement puts this leader first in its own view,
+    // and the answers it provokes from the peers reach it.
+    if tokio::time::timeout(Duration::from_secs(10), listening).await.is_err() {
+        tracing::warn!("topology view not listening after 10 s; announcing anyway");
+    }
     let (announcer, announcer_task) =
         spawn_announcer(publisher.clone(), initial, config.heartbeat, poke, cancel.clone());
     tasks.push(announcer_task);
@@ -285,6 +294,7 @@ pub async fn start(
                 jobs: jobs.clone(),
                 ingestor,
                 view: view.clone(),
+                me: id,
                 publisher: publisher.clone(),
                 store,
                 metrics,
@@ -373,8 +383,14 @@ struct Duties {
 
 impl Duties {
     fn start(&self, stop: CancellationToken) -> Vec<JoinHandle<()>> {
-        let mut duties =
-            vec![tokio::spawn(republish_loop(self.jobs.clone(), Duration::from_millis(500), stop.clone()))];
+        let view = self.view.clone();
+        let leader_alive = move |id: InstanceId| view.peer(&id).is_some();
+        let mut duties = vec![tokio::spawn(republish_loop(
+            self.jobs.clone(),
+            Duration::from_millis(500),
+            leader_alive,
+            stop.clone(),
+        ))];
         if let (Some(w), Some(store)) = (self.watch.clone(), self.store.clone()) {
             duties.push(tokio::spawn(watch::watch_loop(w, store, self.ingestor.clone(), stop.clone())));
         }

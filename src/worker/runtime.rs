@@ -11,10 +11,10 @@ use super::enablement_store::EnablementStore;
 use super::job_runner::JobRunner;
 use super::metrics::WorkerMetrics;
 use super::subscriptions::{ControlSubscriber, TopicSubscriber};
-use crate::announce::{spawn_announcer, spawn_view, Announcer, HeartbeatConfig, TopologyView};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::consumer::{ConsumerRegistry, JobLimits};
 use crate::datastore::BlobStore;
+use crate::discovery::{spawn_announcer, spawn_view, AllowList, Announcer, HeartbeatConfig, TopologyView};
 use crate::identity;
 use crate::metrics::MetricsRegistry;
 use crate::protocol::message::{Announcement, ControlAction, ControlCommand};
@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     /// Sling's `job.consumermanager.denylist`.
     pub deny: Vec<TopicPattern>,
     pub heartbeat: HeartbeatConfig,
+    /// Whose announcements this worker takes in (Sling's `topology.allow`).
+    pub topology_allow: AllowList,
     pub limits: JobLimits,
     pub endpoints: Vec<String>,
     /// A job still running after this long is reported ACTIVE to the leader;
@@ -59,6 +61,7 @@ impl WorkerConfig {
             allow: Enablement::default().allow,
             deny: vec![],
             heartbeat: HeartbeatConfig::default(),
+            topology_allow: AllowList::everyone(),
             limits: JobLimits::default(),
             endpoints: vec![],
             started_delay: std::time::Duration::from_millis(100),
@@ -155,7 +158,14 @@ pub async fn start(
         let poke = poke.clone();
         move || poke.notify_one()
     };
-    let (view, view_ready, view_task) = spawn_view(broker.clone(), config.heartbeat, on_new_peer, background.clone());
+    let (view, view_ready, view_task) = spawn_view(
+        broker.clone(),
+        id,
+        config.heartbeat,
+        config.topology_allow.clone(),
+        on_new_peer,
+        background.clone(),
+    );
     if tokio::time::timeout(Duration::from_secs(10), view_ready).await.is_err() {
         tracing::warn!("topology view not listening after 10 s; announcing anyway");
     }

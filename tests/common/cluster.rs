@@ -159,24 +159,49 @@ impl Cluster {
 
     /// Starts (or restarts) the leader and waits until its API answers.
     pub async fn start_leader(&mut self, extra: &[&str]) {
-        let data = self.data_dir("leader");
-        let addr = format!("127.0.0.1:{}", self.port);
-        let mut args = vec!["leader", "--name", "leader", "--http", &addr, "--heartbeat-interval", HEARTBEAT];
+        let leader = match self.launch_leader("leader", self.port, extra).await {
+            Ok(p) => p,
+            Err(p) => panic!("the leader exited at start; log:\n{}", p.log()),
+        };
+        self.leader = Some(leader);
+    }
+
+    /// Starts another leader of this cluster named `name` (its data dir kept across restarts)
+    /// on a port of its own; returns it and its base URL once its API answers.
+    pub async fn spawn_leader(&self, name: &str, extra: &[&str]) -> (Proc, String) {
+        let port = free_port();
+        match self.launch_leader(name, port, extra).await {
+            Ok(p) => (p, format!("http://127.0.0.1:{port}")),
+            Err(p) => panic!("leader {name} exited at start; log:\n{}", p.log()),
+        }
+    }
+
+    /// Starts a leader and waits until its API answers (`Ok`) or it exits (`Err`, e.g. refused).
+    pub async fn launch_leader(&self, name: &str, port: u16, extra: &[&str]) -> Result<Proc, Proc> {
+        let data = self.data_dir(name);
+        let addr = format!("127.0.0.1:{port}");
+        let mut args = vec!["leader", "--name", name, "--http", &addr, "--heartbeat-interval", HEARTBEAT];
         args.extend(["--retry-delay", "200ms", "--data-dir", data.to_str().expect("utf-8 path")]);
         args.extend(extra);
-        let mut leader = self.spawn("leader", &args);
+        let mut leader = self.spawn(name, &args);
         let deadline = Instant::now() + Duration::from_secs(30);
+        let health = format!("http://{addr}/api/health");
         loop {
-            if let Ok(r) = self.http.get(self.url("/api/health")).send().await {
+            if let Ok(r) = self.http.get(&health).send().await {
                 if r.status().is_success() {
-                    break;
+                    return Ok(leader);
                 }
             }
-            assert!(leader.is_running(), "the leader exited at start; log:\n{}", leader.log());
-            assert!(Instant::now() < deadline, "the leader's API did not answer within 30 s; log:\n{}", leader.log());
+            if !leader.is_running() {
+                return Err(leader);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "leader {name}'s API did not answer within 30 s; log:\n{}",
+                leader.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.leader = Some(leader);
     }
 
     /// Starts a worker named `name` (its data dir is kept across restarts) and,

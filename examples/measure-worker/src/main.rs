@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     config.allow = vec![TOPIC.parse()?];
     if let Ok(every) = std::env::var("OFFLOADER_HEARTBEAT_INTERVAL") {
         let every = humantime::parse_duration(&every).context("OFFLOADER_HEARTBEAT_INTERVAL")?;
-        config.heartbeat = offloader::announce::HeartbeatConfig::from_interval(every);
+        config.heartbeat = offloader::discovery::HeartbeatConfig::from_interval(every);
     }
     config.limits.max_input_bytes = MAX_INPUT_BYTES;
     let handle = worker::start(broker.clone(), store, registry, config, MetricsRegistry::new()).await?;

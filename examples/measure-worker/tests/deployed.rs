@@ -25,7 +25,7 @@ async fn the_measure_worker_runs_jobs_of_its_topic() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = LeaderConfig::new("leader", dir.path().join("leader"));
     config.http = Some("127.0.0.1:0".parse().unwrap());
-    config.heartbeat = offloader::announce::HeartbeatConfig::from_interval(Duration::from_millis(300));
+    config.heartbeat = offloader::discovery::HeartbeatConfig::from_interval(Duration::from_millis(300));
     let leader = leader::start(broker.clone(), Some(store.clone()), config, MetricsRegistry::new()).await.unwrap();
     let client = LeaderClient::new(&format!("http://{}", leader.http.unwrap()), None).unwrap();
 

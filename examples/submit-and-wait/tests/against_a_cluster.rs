@@ -20,7 +20,7 @@ async fn stores_creates_waits_and_prints_the_finished_job() {
         .await
         .expect("the S3 datastore must be running: eval \"$(scripts/services)\"");
     let dir = tempfile::tempdir().unwrap();
-    let heartbeat = offloader::announce::HeartbeatConfig::from_interval(Duration::from_millis(300));
+    let heartbeat = offloader::discovery::HeartbeatConfig::from_interval(Duration::from_millis(300));
     let mut config = LeaderConfig::new("leader", dir.path().join("leader"));
     config.http = Some("127.0.0.1:0".parse().unwrap());
     config.heartbeat = heartbeat;

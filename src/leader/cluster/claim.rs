@@ -46,8 +46,8 @@ pub async fn claim_cluster(
         Err(BrokerError::Inequivalent { detail, .. }) => {
             return Err(ClaimError::OtherLedger {
                 cluster: broker.config().cluster.clone(),
-                theirs: current_value(&detail).map_or(detail.clone(), |id| format!("ledger id {id}")),
-                ours: format!("ledger id {ledger_id} ({ledger})"),
+                theirs: current_value(&detail).map_or(detail.clone(), |n| format!("claim {n}")),
+                ours: format!("ledger id {ledger_id}, claim {} ({ledger})", crate::broker::claim_number(ledger_id)),
                 expires: CLAIM_EXPIRES,
             })
         }
@@ -63,7 +63,7 @@ pub async fn claim_cluster(
 }
 
 /// The value RabbitMQ says the claim holds, from its PRECONDITION_FAILED text
-/// ("... but current is the value 'X' of type 'longstr'").
+/// ("... but current is the value 'X' of type 'signedint'").
 fn current_value(detail: &str) -> Option<&str> {
     let rest = detail.split("current is the value '").nth(1)?;
     rest.split('\'').next()
@@ -98,8 +98,8 @@ impl Subscriber for ClaimHolder {
 mod tests {
     #[test]
     fn reads_the_claimed_ledger_from_rabbitmqs_refusal() {
-        let text = "PRECONDITION_FAILED - inequivalent arg 'x-offloader-ledger' for queue 'ns.leaders.default' in vhost '/': received the value 'b2' of type 'longstr' but current is the value 'a1' of type 'longstr'";
-        assert_eq!(super::current_value(text), Some("a1"));
+        let text = "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'ns.leaders.default' in vhost '/': received the value '42' of type 'signedint' but current is the value '7' of type 'signedint'";
+        assert_eq!(super::current_value(text), Some("7"));
         assert_eq!(super::current_value("other"), None);
     }
 }

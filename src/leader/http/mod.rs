@@ -12,12 +12,13 @@ mod jobs;
 mod openapi;
 mod topics;
 
-use crate::announce::TopologyView;
 use crate::broker::Publisher;
 use crate::datastore::BlobStore;
+use crate::discovery::TopologyView;
 use crate::leader::assets::Ingestor;
 use crate::leader::jobs::JobManager;
 use crate::metrics::MetricsRegistry;
+use crate::protocol::InstanceId;
 use axum::http::header;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub jobs: Arc<JobManager>,
     pub ingestor: Arc<Ingestor>,
     pub view: TopologyView,
+    /// This leader's instance id (the "current" instance of the topology).
+    pub me: InstanceId,
     pub publisher: Arc<Publisher>,
     pub store: Option<Arc<dyn BlobStore>>,
     pub metrics: MetricsRegistry,

@@ -25,6 +25,7 @@ answer is `{\"error\": \"...\"}`."
         assets::get_asset,
         assets::launchers,
         assets::models,
+        topics::topology,
         topics::topics,
         topics::change_topic,
         topics::health,

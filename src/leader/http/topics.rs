@@ -2,8 +2,8 @@
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::leader::topology::{send_control, topics_report};
-use crate::protocol::api::{ErrorBody, InstanceView, TopicsReport};
+use crate::leader::topology::{send_control, topics_report, topology_report};
+use crate::protocol::api::{ErrorBody, InstanceView, TopicsReport, TopologyReport};
 use crate::protocol::message::ControlAction;
 use crate::protocol::{BlobRef, Sha256Hex, TopicPattern};
 use axum::extract::{Path, State};
@@ -18,6 +18,7 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/topics", get(topics))
+        .route("/api/topology", get(topology))
         .route("/api/topics/{action}", post(change_topic))
 }
 
@@ -64,11 +65,19 @@ pub async fn health(State(state): State<ApiState>) -> Response {
     (status, Json(Health { status: status_text.into(), broker: broker_ok, datastore: datastore_ok })).into_response()
 }
 
+/// The topology (Sling's Topology Browser): clusters and their instances in join order, the
+/// elected leader and the current instance, each instance's properties, the history of changes
+/// and the instances the allow list refused.
+#[utoipa::path(get, path = "/api/topology", tag = "topology", responses((status = 200, body = TopologyReport)))]
+pub async fn topology(State(state): State<ApiState>) -> Json<TopologyReport> {
+    Json(topology_report(&state.view, state.me))
+}
+
 /// Every live instance with its consumers and enablement, and every topic queue with its depth.
 #[utoipa::path(get, path = "/api/topics", tag = "topology",
     responses((status = 200, body = TopicsReport), (status = 503, body = ErrorBody)))]
 pub async fn topics(State(state): State<ApiState>) -> Result<Json<TopicsReport>, ApiError> {
-    topics_report(&state.view, &state.jobs, state.publisher.broker())
+    topics_report(&state.view, state.me, &state.jobs, state.publisher.broker())
         .await
         .map(Json)
         .map_err(|e| ApiError::unavailable(e.to_string()))
@@ -106,5 +115,5 @@ pub async fn change_topic(
             return Err(ApiError::bad_request(format!("unknown action {other:?}: use enable, disable or exclusive")))
         }
     };
-    Ok(Json(send_control(&state.view, &state.publisher, &req.instance, action).await?))
+    Ok(Json(send_control(&state.view, state.me, &state.publisher, &req.instance, action).await?))
 }

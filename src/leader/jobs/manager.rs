@@ -13,7 +13,7 @@ use crate::protocol::api::{JobRecord, WorkerRef};
 use crate::protocol::message::{JobMessage, JOB_SCHEMA};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
 use crate::protocol::workflow::{local_topic, LOCAL_TOPIC};
-use crate::protocol::{Job, JobId, JobState, PayloadEntry, Properties, Topic};
+use crate::protocol::{InstanceId, Job, JobId, JobState, PayloadEntry, Properties, Topic};
 use chrono::Utc;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -55,6 +55,8 @@ impl NewJob {
 }
 
 pub struct JobManager {
+    /// This leader, recorded as the creator of the jobs it creates.
+    me: InstanceId,
     ledger: Ledger,
     publisher: Arc<Publisher>,
     completions: Arc<Completions>,
@@ -69,6 +71,7 @@ pub struct JobManager {
 
 impl JobManager {
     pub(crate) async fn new(
+        me: InstanceId,
         ledger: Ledger,
         publisher: Arc<Publisher>,
         completions: Arc<Completions>,
@@ -76,6 +79,7 @@ impl JobManager {
     ) -> Result<Self, JobError> {
         let known: BTreeSet<Topic> = ledger.topics().await?.into_iter().collect();
         let manager = JobManager {
+            me,
             ledger,
             publisher,
             completions,
@@ -89,6 +93,11 @@ impl JobManager {
             manager.ensure_topic(&topic).await?;
         }
         Ok(manager)
+    }
+
+    /// This leader's instance id.
+    pub fn me(&self) -> InstanceId {
+        self.me
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -142,6 +151,7 @@ impl JobManager {
         };
         let mut rec = JobRecord::new(&job, Utc::now());
         rec.trace = Some(new.trace.unwrap_or_else(TraceContext::new_root));
+        rec.created_by = Some(self.me);
         Ok(rec)
     }
 

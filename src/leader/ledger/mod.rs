@@ -145,7 +145,11 @@ pub struct Ledger {
 #[derive(Clone)]
 enum Engine {
     Sqlite,
-    Postgres { config: Box<tokio_postgres::Config> },
+    /// `_listening` stops the engine's notification listener when the last handle is dropped.
+    Postgres {
+        config: Box<tokio_postgres::Config>,
+        _listening: Arc<tokio_util::sync::DropGuard>,
+    },
 }
 
 impl Ledger {
@@ -162,7 +166,10 @@ impl Ledger {
                     describe: postgres::redacted(url).into(),
                     id: started.ledger_id.into(),
                     finals: started.finals,
-                    engine: Engine::Postgres { config: Box::new(config) },
+                    engine: Engine::Postgres {
+                        config: Box::new(config),
+                        _listening: Arc::new(started.listening.drop_guard()),
+                    },
                 })
             }
         }
@@ -211,7 +218,7 @@ impl Ledger {
     pub fn leadership(&self, key: &str, retry: Duration, cancel: CancellationToken) -> watch::Receiver<bool> {
         match &self.engine {
             Engine::Sqlite => watch::channel(true).1,
-            Engine::Postgres { config } => {
+            Engine::Postgres { config, .. } => {
                 let (tx, rx) = watch::channel(false);
                 // Advisory locks are per server, not per database: the ledger's id keeps two
                 // clusters whose databases share a server apart.

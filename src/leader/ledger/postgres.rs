@@ -27,12 +27,16 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
 
 /// Most operations that may share one transaction.
 const MAX_BATCH: usize = 1024;
-/// Writer threads: batches committed at once. A few cover the latency of one commit; more
-/// would only contend for the same rows.
-const WRITERS: usize = 4;
+/// Writer threads: batches committed at once. One: a batch holds the row locks of everything
+/// it touched until its commit, so two batches of one leader in flight would deadlock each
+/// other on jobs they share (a completion and a publish confirm of one job, say), and
+/// PostgreSQL would abort one of them. Group commit already amortizes the commit's latency:
+/// under load a batch carries hundreds of operations.
+const WRITERS: usize = 1;
 /// The channel that carries the ids of jobs that became final.
 const FINAL_CHANNEL: &str = "offloader_job_final";
 
@@ -69,6 +73,8 @@ pub(super) struct Started {
     pub work: async_channel::Sender<Work>,
     pub finals: broadcast::Sender<JobId>,
     pub ledger_id: String,
+    /// Cancelling it stops the listener of final jobs.
+    pub listening: CancellationToken,
 }
 
 /// The URL without its password, for logs.
@@ -82,6 +88,18 @@ pub(super) fn redacted(url: &str) -> String {
 
 fn pg_err(context: &str, e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Postgres(format!("{context}: {e}"))
+}
+
+/// What went wrong, with the server's own message when it sent one (the driver's `Display`
+/// says only "db error").
+fn explain(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 /// Connects, creates the schema if missing, and starts the writer threads and the listener.
@@ -128,15 +146,20 @@ pub(super) async fn start(url: &str) -> Result<Started, LedgerError> {
             .map_err(|e| LedgerError::Commit(e.to_string()))?;
     }
     let (finals, _) = broadcast::channel(1024);
-    tokio::spawn(listen(config, finals.clone()));
-    Ok(Started { work, finals, ledger_id })
+    let listening = CancellationToken::new();
+    tokio::spawn(listen(config, finals.clone(), listening.clone()));
+    Ok(Started { work, finals, ledger_id, listening })
 }
 
 /// Relays `NOTIFY` of final jobs to this process, reconnecting when the connection drops.
-async fn listen(config: tokio_postgres::Config, finals: broadcast::Sender<JobId>) {
+async fn listen(config: tokio_postgres::Config, finals: broadcast::Sender<JobId>, cancel: CancellationToken) {
     let mut backoff = crate::broker::Backoff::reconnect();
     loop {
-        match config.connect(NoTls).await {
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => return,
+            c = config.connect(NoTls) => c,
+        };
+        match connected {
             Ok((client, mut connection)) => {
                 backoff.reset();
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -160,17 +183,28 @@ async fn listen(config: tokio_postgres::Config, finals: broadcast::Sender<JobId>
                 if let Err(e) = client.batch_execute(&format!("LISTEN {FINAL_CHANNEL}")).await {
                     tracing::warn!(error = %e, "ledger notifications: LISTEN failed");
                 } else {
-                    while let Some(payload) = rx.recv().await {
+                    loop {
+                        let payload = tokio::select! {
+                            _ = cancel.cancelled() => break,
+                            p = rx.recv() => p,
+                        };
+                        let Some(payload) = payload else { break };
                         if let Ok(id) = payload.parse::<JobId>() {
                             let _ = finals.send(id);
                         }
                     }
                 }
                 driver.abort();
+                if cancel.is_cancelled() {
+                    return;
+                }
             }
             Err(e) => tracing::warn!(error = %e, "ledger notifications: cannot connect; retrying"),
         }
-        backoff.wait().await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = backoff.wait() => {}
+        }
     }
 }
 
@@ -212,7 +246,7 @@ async fn writer_loop(pool: Pool, work: async_channel::Receiver<Work>) {
             }
             settles.push(settle);
         }
-        let committed = t.commit().await.map_err(|e| e.to_string());
+        let committed = t.commit().await.map_err(|e| explain(&e));
         if let Err(e) = &committed {
             tracing::error!(error = %e, "ledger commit failed");
         }
@@ -255,7 +289,7 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 fn sql(e: tokio_postgres::Error) -> LedgerError {
-    LedgerError::Postgres(e.to_string())
+    LedgerError::Postgres(explain(&e))
 }
 
 fn records(rows: Vec<tokio_postgres::Row>) -> Result<Vec<JobRecord>, LedgerError> {

@@ -15,6 +15,7 @@ use crate::protocol::{JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 /// Most operations that may share one transaction.
@@ -149,7 +150,53 @@ fn migrate_assets(t: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
     Ok(moved)
 }
 
+/// Runs one statement of no result through the statement cache (the savepoints of every
+/// operation would otherwise be parsed anew each time).
+fn statement(t: &rusqlite::Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    t.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Recently written job records, by id. Most reads of a job come within seconds of its last
+/// write (its confirm follows its insert, its completion follows that, a waiter reads it), and
+/// reading it back from SQLite costs a query and a JSON parse each time. Only this thread writes
+/// the file (one leader per embedded ledger), so what it wrote last is what the file holds once
+/// committed; a rolled back operation or a failed commit clears the cache.
+struct RecordCache {
+    records: HashMap<JobId, JobRecord>,
+    order: VecDeque<JobId>,
+}
+
+/// Records kept: several times the jobs in flight at once.
+const CACHED_RECORDS: usize = 8192;
+
+impl RecordCache {
+    fn new() -> Self {
+        RecordCache { records: HashMap::new(), order: VecDeque::new() }
+    }
+
+    fn get(&self, id: JobId) -> Option<JobRecord> {
+        self.records.get(&id).cloned()
+    }
+
+    fn put(&mut self, rec: &JobRecord) {
+        if self.records.insert(rec.id, rec.clone()).is_none() {
+            self.order.push_back(rec.id);
+            if self.order.len() > CACHED_RECORDS {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.records.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.order.clear();
+    }
+}
+
 fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
+    let mut cache = RecordCache::new();
     while let Ok(first) = work.recv_blocking() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -168,13 +215,19 @@ fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
         };
         let mut settles: Vec<Settle> = Vec::with_capacity(batch.len());
         for op in batch {
-            if let Err(e) = t.execute_batch("SAVEPOINT op") {
+            if let Err(e) = statement(&t, "SAVEPOINT op") {
                 tracing::error!(error = %e, "ledger cannot open a savepoint");
                 continue;
             }
-            let settle = futures::executor::block_on(op(&mut SqliteTx { conn: &t }));
-            let end = if settle.ok { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
-            if let Err(e) = t.execute_batch(end) {
+            let settle = futures::executor::block_on(op(&mut SqliteTx { conn: &t, cache: &mut cache }));
+            let closed = if settle.ok {
+                statement(&t, "RELEASE op")
+            } else {
+                // What the cache took from the failed operation was rolled back.
+                cache.clear();
+                statement(&t, "ROLLBACK TO op").and_then(|()| statement(&t, "RELEASE op"))
+            };
+            if let Err(e) = closed {
                 tracing::error!(error = %e, "ledger cannot close a savepoint");
             }
             settles.push(settle);
@@ -182,6 +235,7 @@ fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
         let committed = t.commit().map_err(|e| e.to_string());
         if let Err(e) = &committed {
             tracing::error!(error = %e, "ledger commit failed");
+            cache.clear();
         }
         for s in settles {
             (s.deliver)(committed.clone());
@@ -192,6 +246,7 @@ fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
 /// The statements of [`Tx`] on the writer thread's open transaction.
 struct SqliteTx<'c> {
     conn: &'c Connection,
+    cache: &'c mut RecordCache,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -209,15 +264,18 @@ fn records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<JobRecord>, LedgerError> 
 #[async_trait::async_trait(?Send)]
 impl Tx for SqliteTx<'_> {
     async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        if let Some(rec) = self.cache.get(id) {
+            return Ok(Some(rec));
+        }
         let doc: Option<String> = self
             .conn
             .prepare_cached("SELECT doc FROM jobs WHERE id = ?1")?
             .query_row(params![id.to_string()], |r| r.get(0))
             .optional()?;
-        Ok(match doc {
-            Some(d) => Some(serde_json::from_str(&d)?),
-            None => None,
-        })
+        let Some(doc) = doc else { return Ok(None) };
+        let rec: JobRecord = serde_json::from_str(&doc)?;
+        self.cache.put(&rec);
+        Ok(Some(rec))
     }
 
     async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
@@ -233,6 +291,7 @@ impl Tx for SqliteTx<'_> {
                 millis(rec.created_at),
                 serde_json::to_string(rec)?
             ])?;
+        self.cache.put(rec);
         Ok(())
     }
 
@@ -245,6 +304,7 @@ impl Tx for SqliteTx<'_> {
                 serde_json::to_string(rec)?
             ],
         )?;
+        self.cache.put(rec);
         Ok(())
     }
 

@@ -52,6 +52,11 @@ pub struct JobRecord {
     /// Duplicate or stale completions that changed nothing.
     #[serde(default)]
     pub duplicates_ignored: u32,
+    /// The leader that created the job: a job it recorded but never saw confirmed is published
+    /// again at once when that leader is gone, instead of after the grace a live leader's
+    /// publish in progress gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<InstanceId>,
     /// The job's trace (W3C `traceparent` of its creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
@@ -86,6 +91,7 @@ impl JobRecord {
             redeliveries: 0,
             completions_applied: 0,
             duplicates_ignored: 0,
+            created_by: None,
             trace: None,
             created_at: now,
             queued_at: None,

@@ -9,10 +9,14 @@
 mod asset;
 mod job_record;
 mod topics;
+mod topology;
 
 pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
 pub use job_record::{JobList, JobRecord, WorkerRef};
-pub use topics::{ConsumerView, InstanceView, QueueView, TopicsReport};
+pub use topics::{QueueView, TopicsReport};
+pub use topology::{
+    ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,
+};
 
 use serde::{Deserialize, Serialize};
 
