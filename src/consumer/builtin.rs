@@ -42,14 +42,31 @@ impl JobConsumer for Echo {
 }
 
 /// Sleeps for the `ms` property (default 1000): a stand-in for long work, used to
-/// test draining, crashes mid-job and restarts.
+/// test draining, crashes mid-job, restarts, stopping and progress. It reports progress in
+/// steps of 100 ms and ends as soon as it is stopped.
 pub struct Sleep;
+
+/// One step of [`Sleep`]'s progress.
+const SLEEP_STEP_MS: u64 = 100;
 
 #[async_trait::async_trait]
 impl JobConsumer for Sleep {
     async fn process(&self, job: &Job, ctx: &Context) -> JobResult {
         let ms = job.property::<u64>("ms").unwrap_or(1000);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ctx.init_progress(ms.div_ceil(SLEEP_STEP_MS), Some(Duration::from_millis(ms)));
+        let mut left = ms;
+        while left > 0 {
+            let step = left.min(SLEEP_STEP_MS);
+            tokio::select! {
+                _ = ctx.cancelled().cancelled() => {
+                    ctx.log(format!("stopped after {} ms", ms - left));
+                    return JobResult::cancel("stopped while sleeping");
+                }
+                _ = tokio::time::sleep(Duration::from_millis(step)) => {}
+            }
+            left -= step;
+            ctx.increment_progress(1);
+        }
         ctx.set_property("slept_ms", ms);
         JobResult::Ok
     }

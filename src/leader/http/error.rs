@@ -43,6 +43,7 @@ impl From<JobError> for ApiError {
         let status = match &e {
             JobError::NotFound(_) => StatusCode::NOT_FOUND,
             JobError::Invalid(_) => StatusCode::BAD_REQUEST,
+            JobError::Conflict(..) => StatusCode::CONFLICT,
             JobError::Ledger(_) | JobError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, e.to_string())

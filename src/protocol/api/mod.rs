@@ -12,7 +12,7 @@ mod topics;
 mod topology;
 
 pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
-pub use job_record::{JobList, JobRecord, WorkerRef};
+pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,
