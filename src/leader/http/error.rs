@@ -83,6 +83,19 @@ impl From<ControlError> for ApiError {
     }
 }
 
+impl From<crate::leader::dead_letters::DeadLetterError> for ApiError {
+    fn from(e: crate::leader::dead_letters::DeadLetterError) -> Self {
+        use crate::broker::BrokerError;
+        use crate::leader::dead_letters::DeadLetterError;
+        let status = match &e {
+            DeadLetterError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeadLetterError::Broker(BrokerError::Unroutable { .. }) => StatusCode::CONFLICT,
+            DeadLetterError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
 /// The answer for a route that does not exist.
 pub async fn no_route(req: Request) -> ApiError {
     ApiError::not_found(format!("no such route: {} {} (see /api/openapi.json)", req.method(), req.uri().path()))

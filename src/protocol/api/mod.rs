@@ -7,11 +7,13 @@
 //! document the leader serves at `/api/openapi.json` is generated from these types.
 
 mod asset;
+mod dead_letter;
 mod job_record;
 mod topics;
 mod topology;
 
 pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
+pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
 pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
