@@ -110,3 +110,33 @@ pub fn register_builtin_as(reg: &mut ConsumerRegistry, pattern: TopicPattern, na
     };
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::testing::TestJob;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn sleep_reports_progress_and_ends_when_stopped() {
+        let done = TestJob::on(SLEEP).property("ms", 250).run(&Sleep).await;
+        assert_eq!(done.result, JobResult::Ok);
+        let progress = done.progress.expect("progress reported");
+        assert_eq!((progress.steps, progress.done), (Some(3), 3));
+
+        let job = TestJob::on(SLEEP).property("ms", 60_000);
+        let stop = job.cancel_token();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            stop.cancel();
+        });
+        let t0 = Instant::now();
+        let stopped = job.run(&Sleep).await;
+        assert!(t0.elapsed() < Duration::from_secs(1), "ran on for {:?}", t0.elapsed());
+        assert!(matches!(stopped.result, JobResult::Cancel { .. }), "{:?}", stopped.result);
+        let progress = stopped.progress.expect("progress reported");
+        assert_eq!(progress.steps, Some(600));
+        assert!(progress.done >= 1 && progress.done < 600, "{progress:?}");
+        assert!(progress.log.last().is_some_and(|l| l.starts_with("stopped after")), "{progress:?}");
+    }
+}
