@@ -72,6 +72,10 @@ pub struct JobManager {
     /// NEW jobs whose publish failed (RabbitMQ away): the republisher sends them on its next
     /// round rather than after the grace it gives publishes that may still be in progress.
     unsent: std::sync::Mutex<BTreeSet<JobId>>,
+    /// Jobs this leader stopped, for the workflows it runs itself (workers hear of stops on
+    /// the broker instead). A local run on another leader of a shared ledger is not reached;
+    /// its result is ignored all the same.
+    stops: tokio::sync::broadcast::Sender<JobId>,
 }
 
 impl JobManager {
@@ -92,6 +96,7 @@ impl JobManager {
             topics: watch::channel(BTreeSet::new()).0,
             setup: Mutex::new(None),
             unsent: std::sync::Mutex::new(BTreeSet::new()),
+            stops: tokio::sync::broadcast::channel(256).0,
         };
         // Queues may have been deleted while we were away: declare them again.
         for topic in known {
@@ -266,11 +271,21 @@ impl JobManager {
     /// instead of running on for nothing.
     pub async fn stop(&self, id: JobId) -> Result<JobRecord, JobError> {
         let rec = self.ledger.stop(id).await?.ok_or(JobError::NotFound(id))?;
-        if rec.state == JobState::Stopped && rec.topic.as_str() != LOCAL_TOPIC {
-            self.broadcast_stop(id, rec.attempt).await;
+        if rec.state == JobState::Stopped {
+            if rec.topic.as_str() == LOCAL_TOPIC {
+                // Nobody listening is fine: no local run of it here.
+                let _ = self.stops.send(id);
+            } else {
+                self.broadcast_stop(id, rec.attempt).await;
+            }
         }
         self.completions.finished(&rec);
         Ok(rec)
+    }
+
+    /// The ids of jobs stopped from now on, for whoever runs jobs in this process.
+    pub fn stops(&self) -> tokio::sync::broadcast::Receiver<JobId> {
+        self.stops.subscribe()
     }
 
     /// Tells every worker to stop `id` if it runs it. Best effort: the record is STOPPED
