@@ -205,6 +205,15 @@ async fn progress_shows_on_the_record_while_the_job_runs() {
     assert_eq!(log.len(), 20, "the last lines only: {progress}");
     assert_eq!(log[0], "item 82");
     assert_eq!(seen["worker"]["name"], "stepper");
+    // Coalesced: 101 changes reached the leader as a handful of reports (this leader has no
+    // other job, so every reply it applied is this one's).
+    let metrics = c.http.get(c.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let applied: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("offloader_leader_replies_applied_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no replies-applied counter in:\n{metrics}"));
+    assert!((2.0..=12.0).contains(&applied), "{applied} replies applied for 101 progress changes");
     // The CLI shows it too.
     let out = c.command(&["job", "get", &id]).output().unwrap();
     assert_eq!(stdout_json(&out)["progress"]["done"], 100);
