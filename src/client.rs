@@ -13,7 +13,10 @@
 //! # Ok(()) }
 //! ```
 
-use crate::protocol::api::{IngestOutcome, InstanceView, JobList, JobRecord, TopicsReport, TopologyReport};
+use crate::protocol::api::{
+    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, RetriedJobs, TopicsReport,
+    TopologyReport,
+};
 use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -79,6 +82,54 @@ impl LeaderClient {
 
     pub async fn stop_job(&self, id: JobId) -> Result<JobRecord, ClientError> {
         self.send(self.http.post(self.url(&format!("/api/jobs/{id}/stop")))).await
+    }
+
+    /// Runs a GIVEN_UP, ERROR or STOPPED job again under the same id.
+    pub async fn retry_job(&self, id: JobId) -> Result<JobRecord, ClientError> {
+        self.send(self.http.post(self.url(&format!("/api/jobs/{id}/retry")))).await
+    }
+
+    /// Retries every job the filters (`state`, `topic`, `limit`) select.
+    pub async fn retry_jobs(&self, query: &[(&str, String)]) -> Result<RetriedJobs, ClientError> {
+        self.send(self.http.post(self.url("/api/jobs/retry")).query(query)).await
+    }
+
+    /// Removes a job (stopping it first if it runs); the record as it was.
+    pub async fn remove_job(&self, id: JobId) -> Result<JobRecord, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/api/jobs/{id}")))).await
+    }
+
+    /// Runs an asset's workflow again on its current original.
+    pub async fn reprocess_asset(&self, path: &AssetPath) -> Result<IngestOutcome, ClientError> {
+        let mut url = self.asset_url(path, None)?;
+        url.set_path(&url.path().replacen("/api/assets/", "/api/reprocess/", 1));
+        self.send(self.http.post(url)).await
+    }
+
+    /// The first `limit` dead letters.
+    pub async fn dead_letters(&self, limit: usize) -> Result<DeadLetterList, ClientError> {
+        self.send(self.http.get(self.url("/api/dead-letters")).query(&[("limit", limit)])).await
+    }
+
+    pub async fn dead_letter(&self, id: &str) -> Result<DeadLetterView, ClientError> {
+        self.send(self.http.get(self.dead_url(id, "")?)).await
+    }
+
+    /// Publishes a dead letter again where it was going.
+    pub async fn replay_dead_letter(&self, id: &str) -> Result<DeadLetterView, ClientError> {
+        self.send(self.http.post(self.dead_url(id, "/replay")?)).await
+    }
+
+    pub async fn discard_dead_letter(&self, id: &str) -> Result<DeadLetterView, ClientError> {
+        self.send(self.http.delete(self.dead_url(id, "")?)).await
+    }
+
+    /// `/api/dead-letters/<id><suffix>`; ids are hex, anything else is refused here.
+    fn dead_url(&self, id: &str, suffix: &str) -> Result<String, ClientError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ClientError::Setup(format!("{id:?} is not a dead letter id (see `offloader dead list`)")));
+        }
+        Ok(self.url(&format!("/api/dead-letters/{id}{suffix}")))
     }
 
     /// `GET /api/jobs` with query parameters (`state`, `topic`, `limit`, ...).

@@ -217,6 +217,31 @@ mod suite {
         h.finish().await;
     }
 
+    pub async fn a_retried_job_is_due_at_once_and_a_removed_one_is_gone(h: Harness) {
+        let l = &h.ledger;
+        let policy = RetryPolicy { max_attempts: 1, delay: Duration::ZERO };
+        let rec = JobRecord::new(&Job { max_attempts: 1, ..job("a/b") }, Utc::now());
+        l.insert(rec.clone()).await.unwrap();
+        l.confirm_published(rec.id, 1).await.unwrap();
+        l.apply_replies(vec![completion(&rec, 1, JobResult::failed("flaky"))], policy).await.unwrap();
+        assert_eq!(l.get(rec.id).await.unwrap().unwrap().state, JobState::GivenUp);
+        // Retried: QUEUED, due now, its next attempt 2; the rule refuses a second retry.
+        let (effect, retried) = l.retry(rec.id).await.unwrap().unwrap();
+        assert_eq!((effect, retried.state, retried.publish_attempt()), (Effect::Applied, JobState::Queued, 2));
+        assert!(l.due(Utc::now(), Utc::now()).await.unwrap().iter().any(|r| r.id == rec.id));
+        assert!(matches!(l.retry(rec.id).await.unwrap().unwrap().0, Effect::Ignored(_)));
+        assert!(l.retry(JobId::new()).await.unwrap().is_none());
+        // Removed: the record as it was, then nothing; the other job stays.
+        let other = JobRecord::new(&job("a/c"), Utc::now());
+        l.insert(other.clone()).await.unwrap();
+        assert_eq!(l.remove(rec.id).await.unwrap().map(|r| r.id), Some(rec.id));
+        assert!(l.get(rec.id).await.unwrap().is_none());
+        assert!(l.remove(rec.id).await.unwrap().is_none());
+        assert!(l.list(JobQuery::default()).await.unwrap().iter().all(|r| r.id != rec.id));
+        assert_eq!(l.get(other.id).await.unwrap().map(|r| r.id), Some(other.id));
+        h.finish().await;
+    }
+
     pub async fn the_topic_list_and_the_id_survive_a_reopen(h: Harness) {
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
@@ -253,6 +278,7 @@ on_both_engines!(
     an_asset_changes_in_the_transaction_of_its_job,
     a_failing_operation_rolls_back_alone,
     the_topic_list_and_the_id_survive_a_reopen,
+    a_retried_job_is_due_at_once_and_a_removed_one_is_gone,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

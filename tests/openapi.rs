@@ -93,6 +93,30 @@ async fn every_answer_matches_the_served_openapi_document() {
     let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?state=DONE"))).await;
     assert_eq!(status, 400);
 
+    // Retry (a succeeded job is refused; a given-up one runs again), retry by filter, remove.
+    let retry = "/api/jobs/{id}/retry";
+    let (status, _) = api.call(Method::POST, retry, http.post(c.url(&format!("/api/jobs/{id}/retry")))).await;
+    assert_eq!(status, 409);
+    c.also_delete("offloader/fail");
+    let failing = json!({"topic": "offloader/fail", "max_attempts": 1});
+    let (_, failed) = api.call(Method::POST, "/api/jobs", http.post(c.url("/api/jobs")).json(&failing)).await;
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
+    let (_, given_up) =
+        api.call(Method::GET, "/api/jobs/{id}", http.get(c.url(&format!("/api/jobs/{failed_id}?wait=20")))).await;
+    assert_eq!(given_up["state"], "GIVEN_UP", "{given_up}");
+    let (status, _) = api.call(Method::POST, retry, http.post(c.url(&format!("/api/jobs/{failed_id}/retry")))).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        api.call(Method::POST, "/api/jobs/retry", http.post(c.url("/api/jobs/retry?state=GIVEN_UP&topic=a/**"))).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        api.call(Method::POST, "/api/jobs/retry", http.post(c.url("/api/jobs/retry?state=SUCCEEDED"))).await;
+    assert_eq!(status, 400);
+    let (status, _) = api.call(Method::DELETE, "/api/jobs/{id}", http.delete(c.url(&format!("/api/jobs/{id}")))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::DELETE, "/api/jobs/{id}", http.delete(c.url(&format!("/api/jobs/{id}")))).await;
+    assert_eq!(status, 404);
+
     // Assets: upload, read, register the same bytes elsewhere, launchers and models.
     let route = "/api/assets/{path}";
     let (status, outcome) =
@@ -108,6 +132,11 @@ async fn every_answer_matches_the_served_openapi_document() {
     assert_eq!(status, 201);
     let (status, _) = api.call(Method::GET, route, http.get(c.url("/api/assets/content/nothing-here"))).await;
     assert_eq!(status, 404);
+    let reprocess = "/api/reprocess/{path}";
+    let (status, _) = api.call(Method::POST, reprocess, http.post(c.url("/api/reprocess/content/docs/a.txt"))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::POST, reprocess, http.post(c.url("/api/reprocess/content/nothing"))).await;
+    assert_eq!(status, 404);
     api.call(Method::GET, "/api/launchers", http.get(c.url("/api/launchers"))).await;
     api.call(Method::GET, "/api/models", http.get(c.url("/api/models"))).await;
 
@@ -122,6 +151,18 @@ async fn every_answer_matches_the_served_openapi_document() {
     let nobody = json!({"topic": "offloader/sleep", "instance": "nobody"});
     let (status, _) =
         api.call(Method::POST, "/api/topics/{action}", http.post(c.url("/api/topics/enable")).json(&nobody)).await;
+    assert_eq!(status, 404);
+
+    // Dead letters: the (empty) list, and an unknown one for each action.
+    api.call(Method::GET, "/api/dead-letters", http.get(c.url("/api/dead-letters?limit=10"))).await;
+    let one = "/api/dead-letters/{id}";
+    let (status, _) = api.call(Method::GET, one, http.get(c.url("/api/dead-letters/0badc0de"))).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call(Method::DELETE, one, http.delete(c.url("/api/dead-letters/0badc0de"))).await;
+    assert_eq!(status, 404);
+    let (status, _) = api
+        .call(Method::POST, "/api/dead-letters/{id}/replay", http.post(c.url("/api/dead-letters/0badc0de/replay")))
+        .await;
     assert_eq!(status, 404);
 
     // Every operation the document lists was called at least once.

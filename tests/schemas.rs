@@ -7,18 +7,26 @@ mod common;
 use chrono::{DateTime, TimeZone, Utc};
 use common::schema::{assert_invalid, assert_valid, assert_valid_message, def_errors, errors, schemas_dir};
 use offloader::protocol::message::{
-    decode_announcement, decode_control, decode_job, decode_reply, Announcement, Completion, ControlAction,
-    ControlCommand, JobMessage, JobStarted, Reply, ANNOUNCEMENT_SCHEMA, COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_SCHEMA,
-    JOB_STARTED_SCHEMA,
+    decode_announcement, decode_control, decode_job, decode_job_stop, decode_reply, Announcement, Completion,
+    ControlAction, ControlCommand, JobMessage, JobProgress, JobStarted, JobStop, Reply, ANNOUNCEMENT_SCHEMA,
+    COMPLETION_SCHEMA, CONTROL_SCHEMA, JOB_PROGRESS_SCHEMA, JOB_SCHEMA, JOB_STARTED_SCHEMA, JOB_STOP_SCHEMA,
 };
+use offloader::protocol::Progress;
 use offloader::protocol::{
     BlobRef, Enablement, EnablementChange, InstanceId, InstanceInfo, Job, JobId, JobResult, JobState, PayloadEntry,
     Properties, Role, Sha256Hex, TopicPattern, TopicState,
 };
 use serde_json::{json, Value};
 
-const MESSAGE_SCHEMAS: [&str; 5] =
-    [JOB_SCHEMA, JOB_STARTED_SCHEMA, COMPLETION_SCHEMA, ANNOUNCEMENT_SCHEMA, CONTROL_SCHEMA];
+const MESSAGE_SCHEMAS: [&str; 7] = [
+    JOB_SCHEMA,
+    JOB_STARTED_SCHEMA,
+    COMPLETION_SCHEMA,
+    ANNOUNCEMENT_SCHEMA,
+    CONTROL_SCHEMA,
+    JOB_PROGRESS_SCHEMA,
+    JOB_STOP_SCHEMA,
+];
 
 // ---------------------------------------------------------------- fixtures
 
@@ -203,6 +211,49 @@ fn job_messages_conform() {
     // The smallest job: no properties, no inputs, a whole-second timestamp.
     let bare = JobMessage::new(job(vec![], Properties::new()), "q".into(), whole_second());
     assert_valid(JOB_SCHEMA, &serde_json::to_value(&bare).unwrap());
+}
+
+#[test]
+fn job_progress_conforms_and_its_log_is_bounded() {
+    let mut progress =
+        Progress { steps: Some(10), done: 3, eta: Some(Utc::now()), updated_at: Utc::now(), log: vec![] };
+    for i in 0..30 {
+        progress.push_log(&format!("item {i} {}", "x".repeat(600)));
+    }
+    let reply = Reply::Progress(JobProgress {
+        job_id: JobId::new(),
+        attempt: 1,
+        worker: InstanceId::random(),
+        worker_name: "worker-1".into(),
+        progress,
+    });
+    let v = serde_json::to_value(&reply).unwrap();
+    assert_eq!(v["schema"], JOB_PROGRESS_SCHEMA);
+    assert_valid(JOB_PROGRESS_SCHEMA, &v);
+    assert_valid_message(&v);
+    assert_eq!(decode_reply(&serde_json::to_vec(&v).unwrap()).unwrap(), reply);
+    // Only the time is required: a consumer that only logs, or only counts.
+    let mut bare = v.clone();
+    bare["progress"] = json!({"updated_at": v["progress"]["updated_at"]});
+    assert_valid(JOB_PROGRESS_SCHEMA, &bare);
+    assert!(decode_reply(&serde_json::to_vec(&bare).unwrap()).is_ok());
+    let mut long = v.clone();
+    long["progress"]["log"][0] = "x".repeat(501).into();
+    assert_mentions(&assert_invalid(JOB_PROGRESS_SCHEMA, &long), "/progress/log/0");
+}
+
+#[test]
+fn job_stops_conform() {
+    let v = serde_json::to_value(JobStop::new(JobId::new(), 2)).unwrap();
+    assert_valid(JOB_STOP_SCHEMA, &v);
+    assert_valid_message(&v);
+    assert!(decode_job_stop(&serde_json::to_vec(&v).unwrap()).is_ok());
+    let mut other = v.clone();
+    other["schema"] = CONTROL_SCHEMA.into();
+    assert!(decode_job_stop(&serde_json::to_vec(&other).unwrap()).is_err(), "a control command is not a stop");
+    let mut bare = v;
+    bare.as_object_mut().unwrap().remove("attempt");
+    assert_mentions(&assert_invalid(JOB_STOP_SCHEMA, &bare), "attempt");
 }
 
 #[test]

@@ -152,6 +152,23 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// Binds `queue` to `exchange` with one more routing key (a private queue that also hears
+    /// broadcasts).
+    pub async fn bind_queue(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
+        self.ch
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 /// The claim number of `owner`: 1 to 2^31 - 1, from the first bytes of its sha256.
 pub fn claim_number(owner: &str) -> i32 {
     use sha2::Digest;

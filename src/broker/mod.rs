@@ -1,5 +1,5 @@
 //! RabbitMQ plumbing: connections, the AMQP objects of the map, confirmed publishing,
-//! supervised consumers and dead-lettering. Knows nothing of leaders or workers, and nothing
+//! supervised consumers, dead-lettering and the dead-letter queue. Knows nothing of leaders or workers, and nothing
 //! outside this module sees lapin: runtimes speak in [`Outgoing`] messages, [`Delivery`]s and
 //! [`Subscriber`]s.
 
@@ -7,6 +7,7 @@ mod backoff;
 mod config;
 mod connection;
 mod dead_letter;
+mod dead_queue;
 mod declare;
 mod delivery;
 mod error;
@@ -18,6 +19,7 @@ pub use backoff::Backoff;
 pub use config::BrokerConfig;
 pub use connection::Broker;
 pub use dead_letter::{dead_letter, publish_dead_letter, DEAD_LETTER_KIND, REASON_HEADER};
+pub use dead_queue::{DeadLetter, Settle};
 pub use declare::{claim_number, QueueDepth, Setup};
 pub use delivery::Delivery;
 pub use error::BrokerError;

@@ -1,4 +1,4 @@
-//! `offloader asset get|rendition` and `offloader launchers`: reading the asset repository and
+//! `offloader asset get|rendition|reprocess` and `offloader launchers`: reading the asset repository and
 //! the launcher configuration through the leader's API.
 
 use super::settings::Global;
@@ -24,6 +24,9 @@ pub enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run the asset's workflow again on its current original (AEM's Reprocess Assets), and
+    /// print what started.
+    Reprocess { path: String },
 }
 
 fn asset_path(p: &str) -> anyhow::Result<AssetPath> {
@@ -36,6 +39,10 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Get { path } => {
             let asset = client.get_asset(&asset_path(&path)?).await?;
             println!("{}", serde_json::to_string_pretty(&asset)?);
+        }
+        Command::Reprocess { path } => {
+            let outcome = client.reprocess_asset(&asset_path(&path)?).await?;
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
         }
         Command::Rendition { path, name, output } => {
             let n = client.download_rendition(&asset_path(&path)?, &name, &output).await?;

@@ -30,8 +30,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop a job that has not finished: it will not be retried, and a late result is ignored.
+    /// Stop a job that has not finished: the worker running it is told to cancel it, it will
+    /// not be retried, and a late result is ignored.
     Stop { id: JobId },
+    /// Run a GIVEN_UP, ERROR or STOPPED job again under the same id, its attempts counted
+    /// afresh; or, without an id, every job the filters select.
+    Retry {
+        /// The job; omit it to retry by --state and --topic.
+        id: Option<JobId>,
+        /// Retry the jobs in this state (GIVEN_UP, ERROR or STOPPED; all three by default).
+        #[arg(long, conflicts_with = "id")]
+        state: Option<String>,
+        /// Retry only jobs whose topic matches this pattern.
+        #[arg(long, conflicts_with = "id")]
+        topic: Option<String>,
+        /// At most this many jobs.
+        #[arg(long, default_value_t = 1000, conflicts_with = "id")]
+        limit: usize,
+    },
+    /// Remove a job from the ledger, stopping it first if it runs.
+    Remove { id: JobId },
 }
 
 pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -43,6 +61,26 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Stop { id } => {
             let job = client.stop_job(id).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::Retry { id: Some(id), .. } => {
+            let job = client.retry_job(id).await?;
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::Retry { id: None, state, topic, limit } => {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(s) = state {
+                query.push(("state", s.to_uppercase()));
+            }
+            if let Some(t) = topic {
+                query.push(("topic", t));
+            }
+            let answer = client.retry_jobs(&query).await?;
+            print_table(&answer.jobs);
+            eprintln!("{} jobs retried", answer.jobs.len());
+        }
+        Command::Remove { id } => {
+            let job = client.remove_job(id).await?;
             println!("{}", serde_json::to_string_pretty(&job)?);
         }
         Command::List { state, topic, limit, json } => {

@@ -1,6 +1,7 @@
 //! Command-line wiring: one module per subcommand, plus the settings they share.
 
 mod assets;
+mod dead;
 mod ingest;
 mod jobs;
 mod leader;
@@ -42,7 +43,7 @@ enum Command {
     Worker(worker::Args),
     /// Create a job (uploading its input files first) and optionally wait for it.
     Submit(submit::Args),
-    /// Read or stop jobs in the leader's ledger.
+    /// Read, stop, retry or remove jobs in the leader's ledger.
     #[command(subcommand)]
     Job(jobs::Command),
     /// Show every instance's topics, or enable/disable/make exclusive a topic live.
@@ -52,11 +53,14 @@ enum Command {
     Topology(topology::Args),
     /// Ingest files or folders as assets (uploads, then lets launchers start workflows).
     Ingest(ingest::Args),
-    /// Read an asset or download one of its renditions.
+    /// Read an asset, download one of its renditions, or run its workflow again.
     #[command(subcommand)]
     Asset(assets::Command),
     /// List the workflow launchers the leader runs.
     Launchers(assets::LaunchersArgs),
+    /// Inspect, replay or discard dead letters (messages nobody could act on).
+    #[command(subcommand)]
+    Dead(dead::Command),
 }
 
 pub fn main() -> ExitCode {
@@ -81,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Ingest(args) => ingest::run(&cli.global, args).await,
             Command::Asset(cmd) => assets::run(&cli.global, cmd).await,
             Command::Launchers(args) => assets::launchers(&cli.global, args).await,
+            Command::Dead(cmd) => dead::run(&cli.global, cmd).await,
         }
     });
     match result {

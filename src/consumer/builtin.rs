@@ -42,14 +42,31 @@ impl JobConsumer for Echo {
 }
 
 /// Sleeps for the `ms` property (default 1000): a stand-in for long work, used to
-/// test draining, crashes mid-job and restarts.
+/// test draining, crashes mid-job, restarts, stopping and progress. It reports progress in
+/// steps of 100 ms and ends as soon as it is stopped.
 pub struct Sleep;
+
+/// One step of [`Sleep`]'s progress.
+const SLEEP_STEP_MS: u64 = 100;
 
 #[async_trait::async_trait]
 impl JobConsumer for Sleep {
     async fn process(&self, job: &Job, ctx: &Context) -> JobResult {
         let ms = job.property::<u64>("ms").unwrap_or(1000);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ctx.init_progress(ms.div_ceil(SLEEP_STEP_MS), Some(Duration::from_millis(ms)));
+        let mut left = ms;
+        while left > 0 {
+            let step = left.min(SLEEP_STEP_MS);
+            tokio::select! {
+                _ = ctx.cancelled().cancelled() => {
+                    ctx.log(format!("stopped after {} ms", ms - left));
+                    return JobResult::cancel("stopped while sleeping");
+                }
+                _ = tokio::time::sleep(Duration::from_millis(step)) => {}
+            }
+            left -= step;
+            ctx.increment_progress(1);
+        }
         ctx.set_property("slept_ms", ms);
         JobResult::Ok
     }
@@ -92,4 +109,34 @@ pub fn register_builtin_as(reg: &mut ConsumerRegistry, pattern: TopicPattern, na
         _ => return false,
     };
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::testing::TestJob;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn sleep_reports_progress_and_ends_when_stopped() {
+        let done = TestJob::on(SLEEP).property("ms", 250).run(&Sleep).await;
+        assert_eq!(done.result, JobResult::Ok);
+        let progress = done.progress.expect("progress reported");
+        assert_eq!((progress.steps, progress.done), (Some(3), 3));
+
+        let job = TestJob::on(SLEEP).property("ms", 60_000);
+        let stop = job.cancel_token();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            stop.cancel();
+        });
+        let t0 = Instant::now();
+        let stopped = job.run(&Sleep).await;
+        assert!(t0.elapsed() < Duration::from_secs(1), "ran on for {:?}", t0.elapsed());
+        assert!(matches!(stopped.result, JobResult::Cancel { .. }), "{:?}", stopped.result);
+        let progress = stopped.progress.expect("progress reported");
+        assert_eq!(progress.steps, Some(600));
+        assert!(progress.done >= 1 && progress.done < 600, "{progress:?}");
+        assert!(progress.log.last().is_some_and(|l| l.starts_with("stopped after")), "{progress:?}");
+    }
 }

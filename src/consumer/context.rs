@@ -1,10 +1,14 @@
 //! What a consumer may do besides reading its job: fetch inputs, store outputs, hand back
-//! properties, run CPU-bound work off the async threads, and notice it should stop.
+//! properties, run CPU-bound work off the async threads, report progress (Sling's
+//! `JobExecutionContext`), and notice it should stop.
 
 use crate::datastore::{BlobStore, DatastoreError};
-use crate::protocol::{JobResult, PayloadEntry, Properties};
+use crate::protocol::{JobResult, PayloadEntry, Progress, Properties};
 use bytes::Bytes;
+use chrono::Utc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Limits applied to every job a consumer runs.
@@ -51,11 +55,21 @@ pub struct Context {
     outputs: Mutex<Vec<PayloadEntry>>,
     properties: Mutex<Properties>,
     cancel: CancellationToken,
+    /// The latest progress; whoever runs the job decides how often to pass it on (a worker
+    /// coalesces it onto the reply queue), so reporting costs a consumer nothing.
+    progress: watch::Sender<Option<Progress>>,
 }
 
 impl Context {
     pub fn new(store: Arc<dyn BlobStore>, limits: JobLimits, cancel: CancellationToken) -> Self {
-        Context { store, limits, outputs: Mutex::new(Vec::new()), properties: Mutex::new(Properties::new()), cancel }
+        Context {
+            store,
+            limits,
+            outputs: Mutex::new(Vec::new()),
+            properties: Mutex::new(Properties::new()),
+            cancel,
+            progress: watch::channel(None).0,
+        }
     }
 
     /// An input's bytes, verified against its hash.
@@ -96,10 +110,67 @@ impl Context {
         tokio::task::spawn_blocking(f).await.map_err(|e| JobResult::failed(format!("processing task failed: {e}")))
     }
 
-    /// Fires when the job should end early (the process is stopping hard); long consumers
-    /// check it between steps.
+    /// Fires when the job should end early: a user stopped it (`offloader job stop`), or the
+    /// process is stopping hard. Long consumers check it between steps, or `select!` on
+    /// `cancelled().cancelled()` while they wait; what they return then is ignored.
     pub fn cancelled(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// Whether the job should end early (see [`Context::cancelled`]): Sling's
+    /// `JobExecutionContext.isStopped()`.
+    pub fn is_stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Announces the job's work as `steps` steps, expected to end within `eta` if given: Sling's
+    /// `initProgress`. Resets the steps done.
+    pub fn init_progress(&self, steps: u64, eta: Option<Duration>) {
+        let eta = eta.and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| Utc::now() + d);
+        self.report(|p| {
+            p.steps = Some(steps);
+            p.done = 0;
+            p.eta = eta;
+        });
+    }
+
+    /// Counts `n` more steps done (at most the steps announced): Sling's `incrementProgress`.
+    pub fn increment_progress(&self, n: u64) {
+        self.report(|p| {
+            p.done = p.done.saturating_add(n);
+            if let Some(steps) = p.steps {
+                p.done = p.done.min(steps);
+            }
+        });
+    }
+
+    /// Changes when the job expects to end: Sling's `updateProgress`.
+    pub fn update_eta(&self, eta: Duration) {
+        let eta = chrono::Duration::from_std(eta).ok().map(|d| Utc::now() + d);
+        self.report(|p| p.eta = eta);
+    }
+
+    /// A line for people watching the job (the record keeps the last few): Sling's `log`.
+    pub fn log(&self, message: impl AsRef<str>) {
+        self.report(|p| p.push_log(message.as_ref()));
+    }
+
+    /// The job's progress as it changes, for whoever passes it on.
+    pub fn progress_updates(&self) -> watch::Receiver<Option<Progress>> {
+        self.progress.subscribe()
+    }
+
+    /// The latest progress, if the consumer reported any.
+    pub fn progress(&self) -> Option<Progress> {
+        self.progress.borrow().clone()
+    }
+
+    fn report(&self, change: impl FnOnce(&mut Progress)) {
+        self.progress.send_modify(|current| {
+            let p = current.get_or_insert_with(|| Progress { updated_at: Utc::now(), ..Progress::default() });
+            change(p);
+            p.updated_at = Utc::now();
+        });
     }
 
     /// The outputs stored and the properties set, for the completion.

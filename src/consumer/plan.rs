@@ -60,6 +60,11 @@ impl Plan {
         Ok(plan)
     }
 
+    /// How many renditions the plan makes.
+    pub fn renditions(&self) -> usize {
+        self.specs.len()
+    }
+
     /// Runs the engine: CPU-bound for up to a second on a large photo, so callers run it on a
     /// blocking thread. A model without renditions only reads the headers.
     pub fn run(&self, input: &[u8], limits: &Limits) -> Result<Processed, EngineError> {

@@ -111,8 +111,9 @@ impl TestJob {
     pub async fn run(self, consumer: &impl JobConsumer) -> TestOutcome {
         let ctx = Context::new(self.store.clone(), self.limits, self.cancel.clone());
         let result = consumer.process(&self.job, &ctx).await;
+        let progress = ctx.progress();
         let (outputs, properties) = ctx.into_results();
-        TestOutcome { result, outputs, properties, store: self.store }
+        TestOutcome { result, outputs, properties, progress, store: self.store }
     }
 }
 
@@ -122,6 +123,8 @@ pub struct TestOutcome {
     pub result: JobResult,
     pub outputs: Vec<PayloadEntry>,
     pub properties: Properties,
+    /// The progress the consumer last reported, if any.
+    pub progress: Option<crate::protocol::Progress>,
     store: Arc<MemoryBlobStore>,
 }
 

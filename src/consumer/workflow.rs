@@ -92,16 +92,23 @@ impl JobConsumer for WorkflowConsumer {
             Ok(i) => i,
             Err(e) => return JobResult::cancel(e.to_string()),
         };
+        // Steps: fetching the original, running the engine, storing each rendition.
+        ctx.init_progress(2 + plan.renditions() as u64, None);
         let bytes = match ctx.input_bytes(input).await {
             Ok(b) => b,
             Err(e) => return e.into_result(),
         };
+        ctx.increment_progress(1);
+        if ctx.is_stopped() {
+            return stopped();
+        }
         let limits = self.limits;
         let processed = match ctx.run_blocking(move || plan.run(&bytes, &limits)).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return JobResult::cancel(format!("{}: {e}", contract.payload)),
             Err(result) => return result,
         };
+        ctx.increment_progress(1);
         for (name, value) in processed.properties() {
             ctx.set_property(name, value);
         }
@@ -111,13 +118,25 @@ impl JobConsumer for WorkflowConsumer {
             ctx.set_property(WORKFLOW_MODEL_DEFINITION, serde_json::to_value(&model).unwrap_or_default());
         }
         for r in processed.renditions {
+            // Cooperative: a stopped job ends between renditions.
+            if ctx.is_stopped() {
+                return stopped();
+            }
             let path = contract.output_path(&r.name);
             if let Err(e) = ctx.store_output(path, r.bytes.into(), Some(r.mime_type.to_owned())).await {
                 return e.into_result();
             }
+            ctx.log(format!("rendition {} stored", r.name));
+            ctx.increment_progress(1);
         }
         JobResult::Ok
     }
+}
+
+/// The result of a workflow that noticed it was stopped (the leader ignores it: the job is
+/// already STOPPED).
+fn stopped() -> JobResult {
+    JobResult::cancel("stopped before the workflow finished")
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 //! - [`workflows`]: launchers, the job that runs a workflow, local runs.
 //! - [`cluster`]: the leaders of one cluster: the claim on it, the elected leader's duties.
 //! - [`topology`]: the Offloading Browser's view and live topic changes.
+//! - [`dead_letters`]: the dead-letter console (list, show, replay, discard).
 //! - [`http`]: the API over all of it.
 
 pub mod assets;
 pub mod cluster;
+pub mod dead_letters;
 pub mod http;
 pub mod jobs;
 pub mod ledger;

@@ -9,6 +9,7 @@
 use super::enablement::{Enablement, EnablementChange};
 use super::instance::{InstanceId, InstanceInfo};
 use super::job::{Job, JobId, JobResult, PayloadEntry, Properties};
+use super::progress::Progress;
 use super::topic::{Topic, TopicPattern};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,8 @@ pub const JOB_STARTED_SCHEMA: &str = "offloader.job-started.v1";
 pub const COMPLETION_SCHEMA: &str = "offloader.completion.v1";
 pub const ANNOUNCEMENT_SCHEMA: &str = "offloader.announcement.v1";
 pub const CONTROL_SCHEMA: &str = "offloader.control.v1";
+pub const JOB_PROGRESS_SCHEMA: &str = "offloader.job-progress.v1";
+pub const JOB_STOP_SCHEMA: &str = "offloader.job-stop.v1";
 
 /// Why bytes from the wire are not a message we can act on.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,17 @@ pub struct Completion {
     pub redeliveries: u32,
 }
 
+/// A worker reporting how far an attempt has come. Workers coalesce these (at most one per job
+/// every 250 ms, the latest winning), so a consumer may report as often as it likes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub worker: InstanceId,
+    pub worker_name: String,
+    pub progress: Progress,
+}
+
 /// Everything that arrives on the leader's reply queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "schema")]
@@ -91,6 +105,8 @@ pub enum Reply {
     Started(JobStarted),
     #[serde(rename = "offloader.completion.v1")]
     Completion(Completion),
+    #[serde(rename = "offloader.job-progress.v1")]
+    Progress(JobProgress),
 }
 
 impl Reply {
@@ -98,6 +114,7 @@ impl Reply {
         match self {
             Reply::Started(_) => JOB_STARTED_SCHEMA,
             Reply::Completion(_) => COMPLETION_SCHEMA,
+            Reply::Progress(_) => JOB_PROGRESS_SCHEMA,
         }
     }
 
@@ -105,6 +122,7 @@ impl Reply {
         match self {
             Reply::Started(s) => s.job_id,
             Reply::Completion(c) => c.job_id,
+            Reply::Progress(p) => p.job_id,
         }
     }
 }
@@ -176,6 +194,31 @@ impl ControlAction {
     }
 }
 
+/// A leader asking whichever worker runs a job to stop it. Broadcast on the control exchange
+/// (routing key [`BROADCAST_KEY`]), because the leader may not know the worker yet: a job runs
+/// before its started event arrives, and a quick job sends none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStop {
+    pub schema: String,
+    /// The command's own id, for logs.
+    pub id: uuid::Uuid,
+    pub job_id: JobId,
+    /// The attempt the record was at: that one and earlier ones stop. A later attempt (the job
+    /// retried by a user) runs.
+    pub attempt: u32,
+    pub issued_at: DateTime<Utc>,
+}
+
+impl JobStop {
+    pub fn new(job_id: JobId, attempt: u32) -> Self {
+        JobStop { schema: JOB_STOP_SCHEMA.into(), id: uuid::Uuid::new_v4(), job_id, attempt, issued_at: Utc::now() }
+    }
+}
+
+/// The routing key of messages for every instance on the control exchange. Instance ids are
+/// UUIDs, so no instance's own key can be this.
+pub const BROADCAST_KEY: &str = "all";
+
 fn decode<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     expected: &'static str,
@@ -212,6 +255,10 @@ pub fn decode_announcement(bytes: &[u8]) -> Result<Announcement, MessageError> {
 
 pub fn decode_control(bytes: &[u8]) -> Result<ControlCommand, MessageError> {
     decode(bytes, CONTROL_SCHEMA, |m: &ControlCommand| &m.schema)
+}
+
+pub fn decode_job_stop(bytes: &[u8]) -> Result<JobStop, MessageError> {
+    decode(bytes, JOB_STOP_SCHEMA, |m: &JobStop| &m.schema)
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 
 use super::completed::Completed;
 use super::metrics::{JobLabels, WorkerMetrics};
+use super::progress::ProgressForwarder;
+use super::running::RunningJobs;
 use crate::broker::{dead_letter, BrokerError, Delivery, Outgoing, Publisher};
 use crate::consumer::{ConsumerRegistry, Context, JobLimits};
 use crate::datastore::BlobStore;
@@ -41,6 +43,8 @@ pub struct JobRunner {
     pub started_delay: Duration,
     /// Attempts whose completion is confirmed: a redelivered copy is acked without a rerun.
     pub(crate) completed: Completed,
+    /// The jobs running here, each with its own cancellation token, for a leader's stop.
+    pub(crate) running: Arc<RunningJobs>,
 }
 
 impl JobRunner {
@@ -92,9 +96,25 @@ impl JobRunner {
         let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
 
         let timer = Instant::now();
-        let ctx = Context::new(self.store.clone(), self.limits, self.hard_stop.clone());
+        // The job's own token: a leader's stop cancels it, and so does a hard stop.
+        let running = self.running.start(job.id, job.attempt, &self.hard_stop);
+        let ctx = Context::new(self.store.clone(), self.limits, running.token.clone());
+        let progress = ProgressForwarder {
+            publisher: self.publisher.clone(),
+            reply_to: msg.reply_to.clone(),
+            job_id: job.id,
+            attempt: job.attempt,
+            worker: self.instance,
+            worker_name: self.instance_name.clone(),
+            trace,
+        }
+        .spawn(ctx.progress_updates());
         let result = {
             let work = async {
+                if self.running.was_stopped(job.id, job.attempt) {
+                    // Stopped before it started here: its consumer need not run at all.
+                    return JobResult::cancel("stopped before it started");
+                }
                 match self.registry.resolve(queue_topic) {
                     None => JobResult::cancel(format!(
                         "no consumer for topic {} on worker {}",
@@ -132,6 +152,14 @@ impl JobRunner {
                 }
             }
         };
+        progress.abort();
+        let result = if self.running.was_stopped(job.id, job.attempt) {
+            tracing::info!(ms = timer.elapsed().as_millis() as u64, "job stopped by the leader");
+            JobResult::cancel("stopped")
+        } else {
+            result
+        };
+        drop(running);
         let elapsed = timer.elapsed();
         self.metrics.job_seconds.observe(elapsed.as_secs_f64());
         let result_label = match &result {

@@ -6,6 +6,8 @@ mod completed;
 mod enablement_store;
 mod job_runner;
 mod metrics;
+mod progress;
+mod running;
 mod runtime;
 mod subscriptions;
 

@@ -10,6 +10,7 @@
 use super::enablement_store::EnablementStore;
 use super::job_runner::JobRunner;
 use super::metrics::WorkerMetrics;
+use super::running::RunningJobs;
 use super::subscriptions::{ControlSubscriber, TopicSubscriber};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
 use crate::consumer::{ConsumerRegistry, JobLimits};
@@ -146,7 +147,8 @@ pub async fn start(
     // `offloader topics ... --instance` must reach it (not fail as unroutable).
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ready_tx, ready_rx) = oneshot::channel();
-    let control = ControlSubscriber { instance: id, commands: cmd_tx, ready: Some(ready_tx) };
+    let running = Arc::new(RunningJobs::default());
+    let control = ControlSubscriber { instance: id, commands: cmd_tx, ready: Some(ready_tx), running: running.clone() };
     let control_task = tokio::spawn(run_subscription(broker.clone(), control, background.clone()));
     if tokio::time::timeout(Duration::from_secs(10), ready_rx).await.is_err() {
         tracing::warn!("control queue not ready after 10 s; announcing anyway");
@@ -183,6 +185,7 @@ pub async fn start(
         hard_stop: CancellationToken::new(),
         started_delay: config.started_delay,
         completed: Default::default(),
+        running,
     });
 
     tracing::info!(instance = %id, name = %config.name, concurrency = config.concurrency, "worker started");

@@ -2,8 +2,9 @@
 //! private control queue.
 
 use super::job_runner::JobRunner;
+use super::running::RunningJobs;
 use crate::broker::{Consume, Delivery, Setup, Subscriber};
-use crate::protocol::message::{decode_control, ControlCommand};
+use crate::protocol::message::{decode_control, decode_job_stop, ControlCommand, BROADCAST_KEY};
 use crate::protocol::{InstanceId, Topic};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -71,9 +72,11 @@ impl Subscriber for TopicSubscriber {
     }
 }
 
-/// Listens for commands addressed to this instance.
+/// Listens for commands addressed to this instance, and for job stops broadcast to all.
 pub struct ControlSubscriber {
     pub instance: InstanceId,
+    /// Where a job stop goes: straight to the job's token, not through the worker's loop.
+    pub running: Arc<RunningJobs>,
     pub commands: mpsc::Sender<ControlCommand>,
     /// Fired once the control queue is bound and consumed, so the worker can announce itself
     /// only when commands addressed to it can be delivered.
@@ -89,6 +92,7 @@ impl Subscriber for ControlSubscriber {
     async fn subscribe(&mut self, setup: &Setup) -> Result<Consume, crate::broker::BrokerError> {
         let names = setup.broker().names();
         let queue = setup.declare_private_queue(&names.control_exchange(), &names.control_key(&self.instance)).await?;
+        setup.bind_queue(&queue, &names.control_exchange(), BROADCAST_KEY).await?;
         Ok(Consume::queue(queue).prefetch(16))
     }
 
@@ -100,6 +104,12 @@ impl Subscriber for ControlSubscriber {
 
     async fn handle(&mut self, batch: Vec<Delivery>) {
         for d in batch {
+            if let Ok(stop) = decode_job_stop(d.data()) {
+                let here = self.running.stop(stop.job_id, stop.attempt);
+                tracing::info!(job = %stop.job_id, running_here = here, "job stop");
+                let _ = d.ack().await;
+                continue;
+            }
             match decode_control(d.data()) {
                 Ok(cmd) if cmd.target == self.instance => {
                     let _ = self.commands.send(cmd).await;

@@ -45,7 +45,7 @@ impl Ingestor {
         mime_type: String,
     ) -> Result<IngestOutcome, IngestError> {
         let change = self.repo.put_original(path.clone(), blob.clone(), mime_type.clone()).await?;
-        let mut out = IngestOutcome {
+        let out = IngestOutcome {
             path: path.clone(),
             change,
             original: blob.clone(),
@@ -64,6 +64,44 @@ impl Ingestor {
             }
         };
         tracing::info!(asset = %path, ?event, sha256 = %blob.sha256, size = blob.size, %mime_type, "asset ingested");
+        self.launch(event, out).await
+    }
+
+    /// Runs the asset's workflow again on the original it has, though its bytes did not change
+    /// (AEM's *Reprocess Assets*): a new model, a fixed engine, a failed run. The launcher is the
+    /// one an *asset modified* event picks, else the one for *asset created*. `None` when there
+    /// is no asset at `path`.
+    pub async fn reprocess(&self, path: AssetPath) -> Result<Option<IngestOutcome>, IngestError> {
+        let Some(asset) = self.repo.get(&path).await? else { return Ok(None) };
+        let out = IngestOutcome {
+            path: path.clone(),
+            change: AssetChange::Unchanged,
+            original: asset.original.clone(),
+            mime_type: asset.mime_type.clone(),
+            launcher: None,
+            workflow: None,
+            job: None,
+            workflow_error: None,
+        };
+        let event = if self.launchers.find(AssetEvent::Modified, path.as_str(), &asset.mime_type).is_some() {
+            AssetEvent::Modified
+        } else {
+            AssetEvent::Created
+        };
+        tracing::info!(asset = %path, ?event, "asset reprocessed");
+        let out = self.launch(event, out).await?;
+        if out.launcher.is_none() {
+            return Ok(Some(IngestOutcome {
+                workflow_error: Some(format!("no launcher matches {path} ({})", asset.mime_type)),
+                ..out
+            }));
+        }
+        Ok(Some(out))
+    }
+
+    /// Starts the workflow of the first launcher matching `event` on the outcome's asset.
+    async fn launch(&self, event: AssetEvent, mut out: IngestOutcome) -> Result<IngestOutcome, IngestError> {
+        let (path, blob, mime_type) = (out.path.clone(), out.original.clone(), out.mime_type.clone());
         let Some(launcher) = self.launchers.find(event, path.as_str(), &mime_type) else { return Ok(out) };
         out.launcher = Some(launcher.id.clone());
         out.workflow = Some(launcher.workflow.clone());

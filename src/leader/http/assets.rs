@@ -10,6 +10,9 @@
 //!   streams a rendition (`original` names the original). axum's wildcard takes the whole rest of
 //!   the URL, so the `/renditions/<name>` suffix is split off here: it names a rendition when
 //!   the part before it is a known asset, and otherwise the whole path is taken as an asset path.
+//! - `POST /api/reprocess/{*path}`: runs the asset's workflow again on the original it has (AEM's
+//!   *Reprocess Assets*). Not under `/api/assets/`, whose wildcard takes any path: an asset may
+//!   well live under a folder named `reprocess`.
 //! - `GET /api/launchers`, `GET /api/models`.
 //!
 //! Bad paths are refused with 400 and the reason before a byte of the body is read.
@@ -25,7 +28,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -34,6 +37,7 @@ use std::sync::Arc;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/assets/{*path}", get(get_asset).put(put_asset).post(register_asset))
+        .route("/api/reprocess/{*path}", post(reprocess_asset))
         .route("/api/launchers", get(launchers))
         .route("/api/models", get(models))
 }
@@ -152,6 +156,20 @@ pub async fn register_asset(
     }
     let mime = mime_type(req.mime_type.as_deref(), &path);
     Ok(answer(state.ingestor.ingest(path, req.blob, mime).await?))
+}
+
+/// Runs the asset's workflow again on its current original, though its bytes did not change:
+/// the outcome says which launcher fired and the job it started (`change` is `unchanged`).
+#[utoipa::path(post, path = "/api/reprocess/{path}", tag = "assets",
+    params(("path" = String, Path, description = "The asset path without its leading /")),
+    responses((status = 200, body = IngestOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn reprocess_asset(State(state): State<ApiState>, Path(rest): Path<String>) -> Result<Response, ApiError> {
+    let path = asset_path(&rest)?;
+    match state.ingestor.reprocess(path.clone()).await? {
+        Some(outcome) => Ok(Json(outcome).into_response()),
+        None => Err(ApiError::not_found(format!("no asset at {path}"))),
+    }
 }
 
 /// The asset (JSON); `.../renditions/{name}` streams a rendition's bytes (`original` for the

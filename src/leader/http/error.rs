@@ -43,6 +43,7 @@ impl From<JobError> for ApiError {
         let status = match &e {
             JobError::NotFound(_) => StatusCode::NOT_FOUND,
             JobError::Invalid(_) => StatusCode::BAD_REQUEST,
+            JobError::Conflict(..) => StatusCode::CONFLICT,
             JobError::Ledger(_) | JobError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, e.to_string())
@@ -77,6 +78,19 @@ impl From<ControlError> for ApiError {
             ControlError::NotListening(_) => StatusCode::CONFLICT,
             ControlError::NoConfirmation(..) => StatusCode::GATEWAY_TIMEOUT,
             ControlError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<crate::leader::dead_letters::DeadLetterError> for ApiError {
+    fn from(e: crate::leader::dead_letters::DeadLetterError) -> Self {
+        use crate::broker::BrokerError;
+        use crate::leader::dead_letters::DeadLetterError;
+        let status = match &e {
+            DeadLetterError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeadLetterError::Broker(BrokerError::Unroutable { .. }) => StatusCode::CONFLICT,
+            DeadLetterError::Broker(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError(status, e.to_string())
     }

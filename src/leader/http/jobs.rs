@@ -1,10 +1,12 @@
-//! `/api/jobs`: create, read, list, wait for and stop jobs.
+//! `/api/jobs`: create, read, list, wait for, stop, retry and remove jobs (Sling's
+//! `JobManager`: `addJob`, `getJobById`, `findJobs`, `stopJobById`, `retryJobById`,
+//! `removeJobById`).
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::jobs::NewJob;
 use crate::leader::ledger::JobQuery;
-use crate::protocol::api::{ErrorBody, JobList, JobRecord};
+use crate::protocol::api::{ErrorBody, JobList, JobRecord, RetriedJobs};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
 use crate::protocol::{JobId, JobState, PayloadEntry, Properties, TopicPattern};
 use axum::extract::{Path, Query, State};
@@ -17,8 +19,10 @@ use std::time::Duration;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/jobs", get(list_jobs).post(create_job))
-        .route("/api/jobs/{id}", get(get_job))
+        .route("/api/jobs/retry", post(retry_jobs))
+        .route("/api/jobs/{id}", get(get_job).delete(remove_job))
         .route("/api/jobs/{id}/stop", post(stop_job))
+        .route("/api/jobs/{id}/retry", post(retry_job))
 }
 
 /// A job to create. Inputs must already be in the datastore; an offloading job may instead name
@@ -111,11 +115,45 @@ pub async fn get_job(
     Ok(Json(rec))
 }
 
-/// Stops a job: it will not be retried, and a late result is ignored.
+/// Stops a job: STOPPED at once, never retried, a late result ignored; the worker running it
+/// is told to cancel it, so a cooperative consumer ends within moments.
 #[utoipa::path(post, path = "/api/jobs/{id}/stop", tag = "jobs", params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = JobRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn stop_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
     Ok(Json(state.jobs.stop(parse_id(&id)?).await?))
+}
+
+/// Runs a GIVEN_UP, ERROR or STOPPED job again, under the same id, its attempts counted afresh:
+/// back to QUEUED and published.
+#[utoipa::path(post, path = "/api/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "The job has not ended, or succeeded", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn retry_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
+    Ok(Json(state.jobs.retry(parse_id(&id)?).await?))
+}
+
+/// Retries every job the filters select: GIVEN_UP, ERROR and STOPPED jobs only (all three when
+/// no state is given).
+#[utoipa::path(post, path = "/api/jobs/retry", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = RetriedJobs), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn retry_jobs(
+    State(state): State<ApiState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<RetriedJobs>, ApiError> {
+    let jobs = state.jobs.retry_matching(q.into_query()?).await?;
+    Ok(Json(RetriedJobs { jobs }))
+}
+
+/// Removes a job from the ledger, stopping it first if it has not finished; answers the record
+/// as it was. The job is unknown (404) afterwards.
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn remove_job(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<JobRecord>, ApiError> {
+    Ok(Json(state.jobs.remove(parse_id(&id)?).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -129,19 +167,25 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
+impl ListQuery {
+    fn into_query(self) -> Result<JobQuery, ApiError> {
+        let states: Vec<JobState> = match self.state {
+            Some(s) => vec![s.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?],
+            None => vec![],
+        };
+        let topic: Option<TopicPattern> = match self.topic {
+            Some(t) => Some(t.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?),
+            None => None,
+        };
+        Ok(JobQuery { states, topic, limit: self.limit.unwrap_or(100).clamp(1, 10_000) })
+    }
+}
+
 /// Jobs, newest first, with how many jobs the ledger holds per state.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
 pub async fn list_jobs(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<JobList>, ApiError> {
-    let states: Vec<JobState> = match q.state {
-        Some(s) => vec![s.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?],
-        None => vec![],
-    };
-    let topic: Option<TopicPattern> = match q.topic {
-        Some(t) => Some(t.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?),
-        None => None,
-    };
-    let query = JobQuery { states, topic, limit: q.limit.unwrap_or(100).clamp(1, 10_000) };
+    let query = q.into_query()?;
     let jobs = state.jobs.ledger().list(query).await?;
     let counts = state.jobs.ledger().counts().await?.into_iter().collect();
     Ok(Json(JobList { jobs, counts }))

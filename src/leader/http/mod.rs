@@ -1,4 +1,4 @@
-//! The leader's HTTP API: jobs, assets, topology and topics, metrics.
+//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics.
 //!
 //! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
 //! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
@@ -7,6 +7,7 @@
 
 mod assets;
 mod auth;
+mod dead_letters;
 pub mod error;
 mod jobs;
 mod openapi;
@@ -48,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(jobs::routes())
         .merge(assets::routes())
         .merge(topics::routes())
+        .merge(dead_letters::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)

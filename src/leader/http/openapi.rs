@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, jobs, topics};
+use super::{assets, dead_letters, jobs, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -20,21 +20,30 @@ answer is `{\"error\": \"...\"}`."
         jobs::list_jobs,
         jobs::get_job,
         jobs::stop_job,
+        jobs::retry_job,
+        jobs::retry_jobs,
+        jobs::remove_job,
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,
+        assets::reprocess_asset,
         assets::launchers,
         assets::models,
         topics::topology,
         topics::topics,
         topics::change_topic,
         topics::health,
+        dead_letters::list_dead_letters,
+        dead_letters::get_dead_letter,
+        dead_letters::replay_dead_letter,
+        dead_letters::discard_dead_letter,
     ),
     modifiers(&BearerToken),
     tags(
         (name = "jobs", description = "Sling's JobManager over HTTP"),
         (name = "assets", description = "The asset repository and its ingestion"),
         (name = "topology", description = "Instances, their topics, live enablement"),
+        (name = "dead letters", description = "Messages nobody could act on: inspect, replay, discard"),
         (name = "operations", description = "Health")
     )
 )]

@@ -7,7 +7,7 @@
 //! the record only when the rule says [`Effect::Applied`].
 
 use crate::protocol::api::{JobRecord, WorkerRef};
-use crate::protocol::message::{Completion, JobStarted, Reply};
+use crate::protocol::message::{Completion, JobProgress, JobStarted, Reply};
 use crate::protocol::{JobResult, JobState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -81,6 +81,7 @@ impl JobRecord {
         match reply {
             Reply::Started(s) => self.apply_started(s),
             Reply::Completion(c) => self.apply_completion(c, now, policy),
+            Reply::Progress(p) => self.apply_progress(p),
         }
     }
 
@@ -106,6 +107,28 @@ impl JobRecord {
         Effect::Applied
     }
 
+    /// A progress report is also news that the attempt runs: like a started event, it makes a
+    /// QUEUED job ACTIVE. Reports of another attempt, or arriving after the end, are ignored.
+    fn apply_progress(&mut self, p: &JobProgress) -> Effect {
+        self.catch_up(p.attempt);
+        if self.state.is_final() || self.waiting_to_republish() {
+            return Effect::Ignored("job already finished this attempt");
+        }
+        if p.attempt != self.attempt {
+            return Effect::Ignored("event of another attempt");
+        }
+        if self.progress.as_ref().is_some_and(|old| old.updated_at > p.progress.updated_at) {
+            return Effect::Ignored("older progress");
+        }
+        if self.state != JobState::Active {
+            self.state = JobState::Active;
+            self.started_at = Some(self.started_at.unwrap_or(p.progress.updated_at));
+        }
+        self.worker = Some(WorkerRef { id: p.worker, name: p.worker_name.clone() });
+        self.progress = Some(p.progress.clone());
+        Effect::Applied
+    }
+
     fn apply_completion(&mut self, c: &Completion, now: DateTime<Utc>, policy: &RetryPolicy) -> Effect {
         self.catch_up(c.attempt);
         let duplicate = self.state.is_final()
@@ -127,8 +150,8 @@ impl JobRecord {
         self.started_at = Some(self.started_at.unwrap_or(c.started_at));
         self.result = Some(c.result.clone());
         let delay = chrono::Duration::from_std(policy.delay).unwrap_or_default();
-        // Declined attempts do not count: the job never ran.
-        let counted = self.attempt.saturating_sub(self.declines);
+        // Declined attempts do not count: the job never ran. Nor do those before a user's retry.
+        let counted = self.attempt.saturating_sub(self.declines).saturating_sub(self.attempts_before_retry);
         self.state = match &c.result {
             JobResult::Ok => {
                 self.outputs = c.outputs.clone();
@@ -164,6 +187,35 @@ impl JobRecord {
         self.state = JobState::Stopped;
         self.finished_at = Some(now);
         self.next_attempt_at = None;
+        Effect::Applied
+    }
+}
+
+impl JobRecord {
+    /// A user retries a job that ended without success (Sling's `retryJobById`): GIVEN_UP,
+    /// ERROR and STOPPED jobs go back to QUEUED with their attempts counted afresh, waiting to
+    /// publish their next attempt at once.
+    ///
+    /// The job keeps its id: callers hold it (an asset shows its job, `submit --wait` and
+    /// long-polls wait on it, scripts print it), and a new id would strand all of them. Its
+    /// attempt number still grows, so whatever the earlier attempts send late (a stopped
+    /// job's worker finishing after all) is told apart and ignored.
+    pub fn retry(&mut self, now: DateTime<Utc>) -> Effect {
+        if !matches!(self.state, JobState::GivenUp | JobState::Error | JobState::Stopped) {
+            return Effect::Ignored("only GIVEN_UP, ERROR and STOPPED jobs can be retried");
+        }
+        self.attempts_before_retry = self.attempt.saturating_sub(self.declines);
+        self.retries += 1;
+        self.state = JobState::Queued;
+        self.next_attempt_at = Some(now);
+        self.result = None;
+        self.outputs.clear();
+        self.output_properties.clear();
+        self.worker = None;
+        self.started_at = None;
+        self.finished_at = None;
+        self.progress = None;
+        self.redeliveries = 0;
         Effect::Applied
     }
 }
@@ -228,6 +280,56 @@ mod tests {
         r.confirm_published(1, Utc::now());
         r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
         assert!(matches!(r.apply(&completion(&r, 3, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+    }
+
+    #[test]
+    fn a_retried_job_counts_attempts_afresh_and_ignores_its_old_attempts() {
+        let p = RetryPolicy { max_attempts: 1, delay: Duration::ZERO };
+        let mut r = record(1);
+        r.confirm_published(1, Utc::now());
+        r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::GivenUp);
+        let late = completion(&r, 1, JobResult::Ok);
+        assert_eq!(r.retry(Utc::now()), Effect::Applied);
+        assert_eq!((r.state, r.publish_attempt(), r.retries), (JobState::Queued, 2, 1));
+        assert!(matches!(r.apply(&late, Utc::now(), &p), Effect::Ignored(_)), "a late result of attempt 1");
+        assert_eq!(r.confirm_published(2, Utc::now()), Effect::Applied);
+        assert_eq!(r.attempt, 2);
+        // One more failure gives up again: the retry granted max_attempts afresh, no more.
+        r.apply(&completion(&r, 2, JobResult::failed("still flaky")), Utc::now(), &p);
+        assert_eq!(r.state, JobState::GivenUp);
+        assert!(matches!(r.retry(Utc::now()), Effect::Applied));
+        r.confirm_published(3, Utc::now());
+        assert_eq!(r.apply(&completion(&r, 3, JobResult::Ok), Utc::now(), &p), Effect::Applied);
+        assert_eq!(r.state, JobState::Succeeded);
+        assert!(matches!(r.retry(Utc::now()), Effect::Ignored(_)), "a SUCCEEDED job is not retried");
+    }
+
+    #[test]
+    fn progress_is_kept_while_the_attempt_runs() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        r.confirm_published(1, Utc::now());
+        let report = |r: &JobRecord, attempt: u32, done: u64| {
+            Reply::Progress(JobProgress {
+                job_id: r.id,
+                attempt,
+                worker: InstanceId::random(),
+                worker_name: "w1".into(),
+                progress: crate::protocol::Progress {
+                    steps: Some(4),
+                    done,
+                    updated_at: Utc::now(),
+                    ..Default::default()
+                },
+            })
+        };
+        assert_eq!(r.apply(&report(&r, 1, 1), Utc::now(), &p), Effect::Applied);
+        assert_eq!((r.state, r.progress.as_ref().map(|p| p.done)), (JobState::Active, Some(1)));
+        assert!(matches!(r.apply(&report(&r, 2, 2), Utc::now(), &p), Effect::Ignored(_)));
+        r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p);
+        assert!(matches!(r.apply(&report(&r, 1, 3), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!(r.progress.as_ref().map(|p| p.done), Some(1));
     }
 
     #[test]

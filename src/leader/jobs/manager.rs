@@ -6,11 +6,13 @@
 //! before the mark may send it twice, which the idempotent ledger absorbs.
 
 use super::completions::Completions;
+use super::lifecycle::Effect;
 use super::metrics::LeaderMetrics;
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher, Setup};
+use crate::leader::ledger::JobQuery;
 use crate::leader::ledger::{Ledger, LedgerError};
 use crate::protocol::api::{JobRecord, WorkerRef};
-use crate::protocol::message::{JobMessage, JOB_SCHEMA};
+use crate::protocol::message::{JobMessage, JobStop, BROADCAST_KEY, JOB_SCHEMA, JOB_STOP_SCHEMA};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
 use crate::protocol::workflow::{local_topic, LOCAL_TOPIC};
 use crate::protocol::{InstanceId, Job, JobId, JobState, PayloadEntry, Properties, Topic};
@@ -34,6 +36,9 @@ pub enum JobError {
     NotFound(JobId),
     #[error("invalid job: {0}")]
     Invalid(String),
+    /// The job is in a state the request does not apply to (retrying a job still running).
+    #[error("job {0} is {1}: {2}")]
+    Conflict(JobId, JobState, &'static str),
 }
 
 /// What a caller provides to create a job.
@@ -67,6 +72,10 @@ pub struct JobManager {
     /// NEW jobs whose publish failed (RabbitMQ away): the republisher sends them on its next
     /// round rather than after the grace it gives publishes that may still be in progress.
     unsent: std::sync::Mutex<BTreeSet<JobId>>,
+    /// Jobs this leader stopped, for the workflows it runs itself (workers hear of stops on
+    /// the broker instead). A local run on another leader of a shared ledger is not reached;
+    /// its result is ignored all the same.
+    stops: tokio::sync::broadcast::Sender<JobId>,
 }
 
 impl JobManager {
@@ -87,6 +96,7 @@ impl JobManager {
             topics: watch::channel(BTreeSet::new()).0,
             setup: Mutex::new(None),
             unsent: std::sync::Mutex::new(BTreeSet::new()),
+            stops: tokio::sync::broadcast::channel(256).0,
         };
         // Queues may have been deleted while we were away: declare them again.
         for topic in known {
@@ -255,10 +265,109 @@ impl JobManager {
         self.completions.wait(id, timeout).await?.ok_or(JobError::NotFound(id))
     }
 
+    /// Stops a job (Sling's `stopJobById`): the record is STOPPED at once, so it is never
+    /// retried and a late result is ignored, and the worker running it is told to cancel the
+    /// job's token (`offloader.job-stop.v1`), so a cooperative consumer ends within moments
+    /// instead of running on for nothing.
     pub async fn stop(&self, id: JobId) -> Result<JobRecord, JobError> {
         let rec = self.ledger.stop(id).await?.ok_or(JobError::NotFound(id))?;
+        if rec.state == JobState::Stopped {
+            if rec.topic.as_str() == LOCAL_TOPIC {
+                // Nobody listening is fine: no local run of it here.
+                let _ = self.stops.send(id);
+            } else {
+                self.broadcast_stop(id, rec.attempt).await;
+            }
+        }
         self.completions.finished(&rec);
         Ok(rec)
+    }
+
+    /// The ids of jobs stopped from now on, for whoever runs jobs in this process.
+    pub fn stops(&self) -> tokio::sync::broadcast::Receiver<JobId> {
+        self.stops.subscribe()
+    }
+
+    /// Tells every worker to stop `id` if it runs it. Best effort: the record is STOPPED
+    /// whatever happens here, and a worker that misses the stop finishes a result that is
+    /// ignored.
+    async fn broadcast_stop(&self, id: JobId, attempt: u32) {
+        let names = self.broker().names();
+        let body = match serde_json::to_vec(&JobStop::new(id, attempt)) {
+            Ok(b) => b,
+            Err(e) => return tracing::error!(job = %id, error = %e, "cannot encode a job stop"),
+        };
+        let mut out = Outgoing::new(names.control_exchange(), BROADCAST_KEY, JOB_STOP_SCHEMA, body);
+        out.persistent = false;
+        match self.publisher.publish_once(&out).await {
+            Ok(()) => tracing::info!(job = %id, "stop sent to the workers"),
+            // No worker listens for broadcasts: none can be running it.
+            Err(BrokerError::Unroutable { .. }) => tracing::info!(job = %id, "stop: no worker is listening"),
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "stop not sent to the workers; a late result will be ignored")
+            }
+        }
+    }
+
+    /// Runs a GIVEN_UP, ERROR or STOPPED job again under the same id, its attempts counted
+    /// afresh (Sling's `retryJobById`; see `JobRecord::retry` for why the id stays).
+    pub async fn retry(&self, id: JobId) -> Result<JobRecord, JobError> {
+        let current = self.get(id).await?;
+        if current.topic.as_str() == LOCAL_TOPIC {
+            return Err(JobError::Conflict(
+                id,
+                current.state,
+                "the leader ran this workflow itself; reprocess its asset instead",
+            ));
+        }
+        let (effect, rec) = self.ledger.retry(id).await?.ok_or(JobError::NotFound(id))?;
+        if let Effect::Ignored(why) = effect {
+            return Err(JobError::Conflict(id, rec.state, why));
+        }
+        self.metrics.retries.inc();
+        tracing::info!(job = %id, attempt = rec.publish_attempt(), "job retried by a user");
+        match self.publish(&rec).await {
+            Ok(()) => Ok(self.ledger.confirm_published(id, rec.publish_attempt()).await?.unwrap_or(rec)),
+            Err(e) => {
+                // QUEUED and due: the republisher publishes it once the broker is back.
+                tracing::warn!(job = %id, error = %e, "retried job not yet published; will retry");
+                Ok(rec)
+            }
+        }
+    }
+
+    /// Retries every job `query` selects (GIVEN_UP, ERROR and STOPPED ones only; those when the
+    /// query names no state). Returns the jobs retried.
+    pub async fn retry_matching(&self, mut query: JobQuery) -> Result<Vec<JobRecord>, JobError> {
+        const RETRIABLE: [JobState; 3] = [JobState::GivenUp, JobState::Error, JobState::Stopped];
+        if let Some(bad) = query.states.iter().find(|s| !RETRIABLE.contains(s)) {
+            return Err(JobError::Invalid(format!("{bad} jobs cannot be retried; only GIVEN_UP, ERROR and STOPPED")));
+        }
+        if query.states.is_empty() {
+            query.states = RETRIABLE.to_vec();
+        }
+        let mut retried = Vec::new();
+        for rec in self.ledger.list(query).await? {
+            match self.retry(rec.id).await {
+                Ok(r) => retried.push(r),
+                // Changed or removed meanwhile, or run by the leader itself: not ours to retry.
+                Err(JobError::Conflict(..) | JobError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Removes a job from the ledger (Sling's `removeJobById`), stopping it first if it has not
+    /// finished. Returns the record as it was.
+    pub async fn remove(&self, id: JobId) -> Result<JobRecord, JobError> {
+        let rec = self.get(id).await?;
+        if !rec.state.is_final() {
+            self.stop(id).await?;
+        }
+        let removed = self.ledger.remove(id).await?.ok_or(JobError::NotFound(id))?;
+        tracing::info!(job = %id, state = %removed.state, "job removed");
+        Ok(removed)
     }
 
     pub(super) fn mark_unsent(&self, id: JobId) {

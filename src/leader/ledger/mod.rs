@@ -288,6 +288,38 @@ impl Ledger {
         self.update(id, |r| r.stop(Utc::now())).await
     }
 
+    /// A user's retry of a job that ended without success (see `JobRecord::retry`): the record
+    /// and whether the rule allowed it.
+    pub async fn retry(&self, id: JobId) -> Result<Option<(Effect, JobRecord)>, LedgerError> {
+        let projection = self.projection.clone();
+        self.run(move |t| {
+            Box::pin(async move {
+                let Some(mut rec) = t.job(id).await? else { return Ok(None) };
+                let effect = rec.retry(Utc::now());
+                if effect == Effect::Applied {
+                    t.update_job(&rec).await?;
+                    projection.job_changed(t, &rec).await?;
+                }
+                Ok(Some((effect, rec)))
+            })
+        })
+        .await
+    }
+
+    /// Removes a job from the ledger (the record as it was), `None` when there was no such
+    /// job. Documents that mention it (an asset's last job) keep the id, which then answers
+    /// 404 like any unknown job.
+    pub async fn remove(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
+        self.run(move |t| {
+            Box::pin(async move {
+                let Some(rec) = t.job(id).await? else { return Ok(None) };
+                t.delete_job(id).await?;
+                Ok(Some(rec))
+            })
+        })
+        .await
+    }
+
     /// Applies `f` to the job and stores it (with its projection) if `f` changed it.
     async fn update(
         &self,

@@ -354,6 +354,10 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    async fn delete_job(&mut self, id: JobId) -> Result<bool, LedgerError> {
+        Ok(self.execute("DELETE FROM jobs WHERE id = $1", &[&id.to_string()]).await? > 0)
+    }
+
     async fn find_jobs(&mut self, query: &super::JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
         let (where_sql, args) = job_filter(query, |i| format!("${i}"));
         let statement = format!("SELECT doc FROM jobs WHERE {where_sql} ORDER BY id DESC LIMIT {}", query.limit());

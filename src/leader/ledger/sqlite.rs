@@ -189,6 +189,11 @@ impl RecordCache {
         }
     }
 
+    fn forget(&mut self, id: JobId) {
+        // Its place in `order` goes when it comes round; removing a missing record is harmless.
+        self.records.remove(&id);
+    }
+
     fn clear(&mut self) {
         self.records.clear();
         self.order.clear();
@@ -306,6 +311,12 @@ impl Tx for SqliteTx<'_> {
         )?;
         self.cache.put(rec);
         Ok(())
+    }
+
+    async fn delete_job(&mut self, id: JobId) -> Result<bool, LedgerError> {
+        let n = self.conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?.execute(params![id.to_string()])?;
+        self.cache.forget(id);
+        Ok(n > 0)
     }
 
     async fn find_jobs(&mut self, query: &JobQuery) -> Result<Vec<JobRecord>, LedgerError> {

@@ -23,6 +23,8 @@ pub trait Tx {
     async fn job(&mut self, id: JobId) -> Result<Option<JobRecord>, LedgerError>;
     async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError>;
     async fn update_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError>;
+    /// Removes the job's row; false when there was none.
+    async fn delete_job(&mut self, id: JobId) -> Result<bool, LedgerError>;
     /// Jobs matching `query`, newest first.
     async fn find_jobs(&mut self, query: &JobQuery) -> Result<Vec<JobRecord>, LedgerError>;
     /// How many jobs are in each state.

@@ -126,8 +126,24 @@ impl LocalRunner {
     async fn run(&self, rec: &JobRecord) -> Reply {
         let started_at = Utc::now();
         let limits = JobLimits { max_input_bytes: self.config.max_input_bytes };
-        let ctx = Context::new(self.store.clone(), limits, self.cancel.clone());
-        let result = match self.consumer.process(&rec.job(), &ctx).await {
+        // The run's own token: the leader stopping, or a user stopping this job, cancels it.
+        let token = self.cancel.child_token();
+        let stop_watch = {
+            let (token, id, mut stops) = (token.clone(), rec.id, self.jobs.stops());
+            tokio::spawn(async move {
+                loop {
+                    match stops.recv().await {
+                        Ok(stopped) if stopped == id => return token.cancel(),
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            })
+        };
+        let ctx = Context::new(self.store.clone(), limits, token);
+        let processed = self.consumer.process(&rec.job(), &ctx).await;
+        stop_watch.abort();
+        let result = match processed {
             // No other process will take it: what a worker would decline fails here.
             JobResult::Declined { reason } => JobResult::cancel(reason),
             other => other,

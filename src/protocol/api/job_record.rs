@@ -1,5 +1,6 @@
 //! A job as the leader's ledger records it, and as the API shows it.
 
+use crate::protocol::progress::Progress;
 use crate::protocol::trace::TraceContext;
 use crate::protocol::{InstanceId, Job, JobId, JobResult, JobState, PayloadEntry, Properties, Topic};
 use chrono::{DateTime, Utc};
@@ -41,6 +42,14 @@ pub struct JobRecord {
     /// against `max_attempts`.
     #[serde(default)]
     pub declines: u32,
+    /// Times a user retried the job after it ended (Sling's `retryJobById`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Attempts counted against `max_attempts` before the last retry by a user: a retry starts
+    /// the count afresh while attempt numbers keep growing, so a late event of an attempt from
+    /// before the retry is still told apart and ignored.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts_before_retry: u32,
     #[serde(default)]
     pub worker: Option<WorkerRef>,
     /// Broker redeliveries of the current attempt (workers that died mid-job).
@@ -70,6 +79,14 @@ pub struct JobRecord {
     /// When the job is published again (a retry, or after a decline).
     #[serde(default)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// How far the current attempt has come, as its consumer last reported (kept when the job
+    /// ends, so a failed job shows where it stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl JobRecord {
@@ -87,6 +104,8 @@ impl JobRecord {
             attempt: job.attempt,
             max_attempts: job.max_attempts,
             declines: 0,
+            retries: 0,
+            attempts_before_retry: 0,
             worker: None,
             redeliveries: 0,
             completions_applied: 0,
@@ -98,6 +117,7 @@ impl JobRecord {
             started_at: None,
             finished_at: None,
             next_attempt_at: None,
+            progress: None,
         }
     }
 
@@ -119,4 +139,10 @@ impl JobRecord {
 pub struct JobList {
     pub jobs: Vec<JobRecord>,
     pub counts: BTreeMap<JobState, u64>,
+}
+
+/// `POST /api/jobs/retry`: the jobs retried, each as it is now (QUEUED).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RetriedJobs {
+    pub jobs: Vec<JobRecord>,
 }

@@ -7,12 +7,14 @@
 //! document the leader serves at `/api/openapi.json` is generated from these types.
 
 mod asset;
+mod dead_letter;
 mod job_record;
 mod topics;
 mod topology;
 
 pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
-pub use job_record::{JobList, JobRecord, WorkerRef};
+pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
+pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,
