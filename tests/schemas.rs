@@ -47,6 +47,7 @@ fn job(inputs: Vec<PayloadEntry>, properties: Properties) -> Job {
         inputs,
         attempt: 1,
         max_attempts: 3,
+        timeout_ms: None,
     }
 }
 
@@ -112,6 +113,7 @@ fn announcement(role: Role, enablement: Enablement) -> Announcement {
         consumers: vec![pattern("acme/video/*"), pattern("acme/image/**"), pattern("acme/pdf")],
         enablement,
         topics: vec!["acme/video/transcode".parse().unwrap(), "acme/pdf".parse().unwrap()],
+        ordered: if role == Role::Leader { vec!["acme/pdf".parse().unwrap()] } else { vec![] },
         interval_ms: 5000,
         sequence: 17,
         draining: false,

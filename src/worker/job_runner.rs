@@ -92,9 +92,11 @@ impl JobRunner {
         let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
 
         let timer = Instant::now();
-        let ctx = Context::new(self.store.clone(), self.limits, self.hard_stop.clone());
+        // The job's own token: a hard stop of the worker fires it, and so does the job's timeout.
+        let job_cancel = self.hard_stop.child_token();
+        let ctx = Context::new(self.store.clone(), self.limits, job_cancel.clone());
         let result = {
-            let work = async {
+            let consume = async {
                 match self.registry.resolve(queue_topic) {
                     None => JobResult::cancel(format!(
                         "no consumer for topic {} on worker {}",
@@ -107,6 +109,22 @@ impl JobRunner {
                             Ok(r) => r,
                             Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
                         }
+                    }
+                }
+            };
+            let limit = job.timeout_ms.map(Duration::from_millis);
+            let work = async {
+                let Some(limit) = limit else { return consume.await };
+                match tokio::time::timeout(limit, consume).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        // The consumer may still be in a blocking section; it sees the token
+                        // and its result, if any, is dropped with it.
+                        job_cancel.cancel();
+                        JobResult::failed(format!(
+                            "timed out after {} ms (the queue's queue.timeout)",
+                            limit.as_millis()
+                        ))
                     }
                 }
             };
