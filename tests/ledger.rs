@@ -7,7 +7,7 @@ mod common;
 use chrono::Utc;
 use common::postgres::TestDb;
 use offloader::leader::assets::{AssetProjection, AssetRepository};
-use offloader::leader::jobs::{Effect, RetryPolicy};
+use offloader::leader::jobs::{Effect, Queues, RetryPolicy};
 use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, NoProjection};
 use offloader::protocol::api::{AssetChange, JobRecord};
 use offloader::protocol::message::{Completion, JobStarted, Reply};
@@ -63,6 +63,7 @@ fn job(topic: &str) -> Job {
         inputs: vec![],
         attempt: 1,
         max_attempts: 3,
+        timeout_ms: None,
     }
 }
 
@@ -125,12 +126,13 @@ mod suite {
 
     pub async fn a_completion_is_applied_once_and_due_jobs_come_back(h: Harness) {
         let l = &h.ledger;
-        let policy = RetryPolicy { max_attempts: 3, delay: Duration::ZERO };
+        let policy =
+            Queues::new(vec![], RetryPolicy { max_attempts: 3, delay: Duration::ZERO, ..RetryPolicy::default() });
         let rec = JobRecord::new(&job("a/b"), Utc::now());
         l.insert(rec.clone()).await.unwrap();
         l.confirm_published(rec.id, 1).await.unwrap();
         let failed = completion(&rec, 1, JobResult::failed("flaky"));
-        let out = l.apply_replies(vec![failed.clone(), failed], policy).await.unwrap();
+        let out = l.apply_replies(vec![failed.clone(), failed], policy.clone()).await.unwrap();
         assert_eq!(out[0].1.as_ref().unwrap().0, Effect::Applied);
         assert!(matches!(out[1].1.as_ref().unwrap().0, Effect::Ignored(_)));
         // FAILED with its retry time come: due. NEW and older than the grace: due too.
@@ -144,8 +146,8 @@ mod suite {
         assert_eq!(due_ids, expected);
         // The retry is confirmed and succeeds; a late duplicate of attempt 1 changes nothing.
         l.confirm_published(rec.id, 2).await.unwrap();
-        l.apply_replies(vec![completion(&rec, 2, JobResult::Ok)], policy).await.unwrap();
-        let late = l.apply_replies(vec![completion(&rec, 1, JobResult::Ok)], policy).await.unwrap();
+        l.apply_replies(vec![completion(&rec, 2, JobResult::Ok)], policy.clone()).await.unwrap();
+        let late = l.apply_replies(vec![completion(&rec, 1, JobResult::Ok)], policy.clone()).await.unwrap();
         assert!(matches!(late[0].1.as_ref().unwrap().0, Effect::Ignored(_)));
         let done = l.get(rec.id).await.unwrap().unwrap();
         assert_eq!((done.state, done.attempt, done.completions_applied), (JobState::Succeeded, 2, 2));
@@ -159,7 +161,7 @@ mod suite {
             redeliveries: 0,
             started_at: Utc::now(),
         });
-        assert!(l.apply_replies(vec![started], policy).await.unwrap()[0].1.is_none());
+        assert!(l.apply_replies(vec![started], policy.clone()).await.unwrap()[0].1.is_none());
         h.finish().await;
     }
 
@@ -181,7 +183,7 @@ mod suite {
         let Reply::Completion(mut c) = completion(&rec, 1, JobResult::Ok) else { unreachable!() };
         c.outputs = vec![PayloadEntry { path: path.rendition_path("t.png"), blob: blob(7), mime_type: None }];
         c.properties.insert("metadata".into(), serde_json::json!({"width": 4}));
-        l.apply_replies(vec![Reply::Completion(c)], RetryPolicy::default()).await.unwrap();
+        l.apply_replies(vec![Reply::Completion(c)], Queues::default()).await.unwrap();
         let asset = repo.get(&path).await.unwrap().unwrap();
         assert_eq!(asset.renditions.len(), 1);
         assert_eq!(asset.renditions[0].mime_type, "image/png");
@@ -219,7 +221,8 @@ mod suite {
 
     pub async fn a_retried_job_is_due_at_once_and_a_removed_one_is_gone(h: Harness) {
         let l = &h.ledger;
-        let policy = RetryPolicy { max_attempts: 1, delay: Duration::ZERO };
+        let policy =
+            Queues::new(vec![], RetryPolicy { max_attempts: 1, delay: Duration::ZERO, ..RetryPolicy::default() });
         let rec = JobRecord::new(&Job { max_attempts: 1, ..job("a/b") }, Utc::now());
         l.insert(rec.clone()).await.unwrap();
         l.confirm_published(rec.id, 1).await.unwrap();
@@ -291,8 +294,8 @@ async fn two_leaders_on_one_database_apply_a_completion_once_and_hear_of_it() {
     let done = completion(&rec, 1, JobResult::Ok);
     // Both leaders apply the same completion at the same moment: row locks serialize them.
     let (x, y) = tokio::join!(
-        a.apply_replies(vec![done.clone()], RetryPolicy::default()),
-        b.apply_replies(vec![done], RetryPolicy::default())
+        a.apply_replies(vec![done.clone()], Queues::default()),
+        b.apply_replies(vec![done], Queues::default())
     );
     let effects: Vec<Effect> = [x.unwrap(), y.unwrap()].into_iter().map(|o| o[0].1.as_ref().unwrap().0).collect();
     assert_eq!(effects.iter().filter(|e| **e == Effect::Applied).count(), 1, "{effects:?}");

@@ -55,6 +55,7 @@ fn job(inputs: Vec<PayloadEntry>, properties: Properties) -> Job {
         inputs,
         attempt: 1,
         max_attempts: 3,
+        timeout_ms: None,
     }
 }
 
@@ -120,6 +121,7 @@ fn announcement(role: Role, enablement: Enablement) -> Announcement {
         consumers: vec![pattern("acme/video/*"), pattern("acme/image/**"), pattern("acme/pdf")],
         enablement,
         topics: vec!["acme/video/transcode".parse().unwrap(), "acme/pdf".parse().unwrap()],
+        ordered: if role == Role::Leader { vec!["acme/pdf".parse().unwrap()] } else { vec![] },
         interval_ms: 5000,
         sequence: 17,
         draining: false,

@@ -158,7 +158,7 @@ async fn publish_job(ch: &lapin::Channel, broker: &Broker, msg: &JobMessage) {
 
 fn job(topic: &Topic, properties: Value, inputs: Vec<PayloadEntry>, attempt: u32) -> Job {
     let properties: Properties = serde_json::from_value(properties).unwrap();
-    Job { id: JobId::new(), topic: topic.clone(), properties, inputs, attempt, max_attempts: 3 }
+    Job { id: JobId::new(), topic: topic.clone(), properties, inputs, attempt, max_attempts: 3, timeout_ms: None }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +171,7 @@ async fn a_workers_started_and_completion_replies_match_their_schemas() {
     let echo: Topic = "offloader/echo".parse().unwrap();
     let fail: Topic = "offloader/fail".parse().unwrap();
     for t in [&echo, &fail] {
-        setup.declare_topic_queue(t).await.unwrap();
+        setup.declare_topic_queue(t, false).await.unwrap();
     }
     let ch = raw_channel(&c.amqp).await;
     let replies = ch

@@ -71,10 +71,14 @@ impl Setup {
 
     /// The work queue of one topic: a quorum queue (replicated, survives broker restarts)
     /// with a delivery limit, so a message that keeps killing workers is dead-lettered instead
-    /// of looping, bound to the jobs exchange by its exact routing key.
-    pub async fn declare_topic_queue(&self, topic: &Topic) -> Result<(), BrokerError> {
+    /// of looping, bound to the jobs exchange by its exact routing key. An `ordered` queue has
+    /// a single active consumer: however many workers attach, one receives, in queue order.
+    pub async fn declare_topic_queue(&self, topic: &Topic, ordered: bool) -> Result<(), BrokerError> {
         let n = self.broker.names();
         let mut args = quorum_args();
+        if ordered {
+            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        }
         args.insert("x-delivery-limit".into(), AMQPValue::LongInt(self.broker.config().delivery_limit as i32));
         args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from(n.dead_letter_exchange())));
         let queue = n.topic_queue(topic);

@@ -4,7 +4,7 @@ use super::settings::{parse_duration, DiscoveryArgs, Global};
 use super::shutdown;
 use anyhow::Context as _;
 use offloader::leader::assets::WatchConfig;
-use offloader::leader::jobs::RetryPolicy;
+use offloader::leader::jobs::{Queues, RetryPolicy};
 use offloader::leader::ledger::LedgerLocation;
 use offloader::leader::{self, LeaderConfig};
 use offloader::metrics::MetricsRegistry;
@@ -44,13 +44,30 @@ pub struct Args {
     #[command(flatten)]
     discovery: DiscoveryArgs,
 
-    /// Attempts per job before it is given up, unless the job says otherwise.
+    /// Attempts per job before it is given up, unless the job or its queue says otherwise
+    /// (the main queue's `queue.retries` + 1).
     #[arg(long, env = "OFFLOADER_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts)]
     max_attempts: u32,
 
-    /// Delay before a failed job is retried.
+    /// Delay before a failed job's first retry (the main queue's `queue.retrydelay`).
     #[arg(long, env = "OFFLOADER_RETRY_DELAY", default_value = "2s", value_parser = parse_duration)]
     retry_delay: Duration,
+
+    /// Each further retry waits this many times longer than the one before (1 = a fixed
+    /// delay), less a random fifth at most so that jobs failing together spread out.
+    #[arg(long, env = "OFFLOADER_RETRY_BACKOFF", default_value_t = RetryPolicy::default().backoff)]
+    retry_backoff: f64,
+
+    /// The longest wait between two attempts, however many failed.
+    #[arg(long, env = "OFFLOADER_MAX_RETRY_DELAY", default_value = "5m", value_parser = parse_duration)]
+    max_retry_delay: Duration,
+
+    /// Per-topic queue settings (TOML `[[queue]]` tables with Sling's names: queue.name,
+    /// queue.topics, queue.type = PARALLEL | ORDERED, queue.retries, queue.retrydelay,
+    /// queue.backoff, queue.maxretrydelay, queue.timeout; see docs/queues.md). Topics no
+    /// queue takes use the flags above.
+    #[arg(long, env = "OFFLOADER_QUEUES", value_name = "FILE")]
+    queues: Option<PathBuf>,
 
     /// A directory of workflow model files (`*.json`, schema offloader.workflow-model.v1),
     /// added to the built-ins `dam/update_asset` and `dam/update_asset_offloading`.
@@ -102,7 +119,21 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.max_upload_bytes = args.max_upload_bytes;
     config.heartbeat = args.discovery.heartbeat()?;
     config.topology_allow = args.discovery.allow();
-    config.retry = RetryPolicy { max_attempts: args.max_attempts, delay: args.retry_delay };
+    anyhow::ensure!(
+        (1.0..=10.0).contains(&args.retry_backoff),
+        "--retry-backoff must be 1 to 10, not {}",
+        args.retry_backoff
+    );
+    let main = RetryPolicy {
+        max_attempts: args.max_attempts,
+        delay: args.retry_delay,
+        backoff: args.retry_backoff,
+        max_delay: args.max_retry_delay,
+    };
+    config.queues = match &args.queues {
+        Some(path) => Queues::load(path, main)?,
+        None => Queues::new(vec![], main),
+    };
     config.models_dir = args.models;
     config.launchers_file = args.launchers;
     if let Some(n) = args.local_concurrency {

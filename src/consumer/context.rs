@@ -35,13 +35,16 @@ pub enum ContextError {
 
 impl ContextError {
     /// The result a consumer should return for this error: a corrupt, oversized or missing
-    /// input will not get better by retrying; an unreachable datastore may.
+    /// input will not get better by retrying. A datastore that cannot be reached is not the
+    /// job's fault: the attempt is declined, which spends none of the job's attempts, so an
+    /// outage of any length gives no job up; the leader queues it again after a growing delay.
     pub fn into_result(self) -> JobResult {
         match &self {
             ContextError::Datastore(DatastoreError::Corrupt { .. })
             | ContextError::Datastore(DatastoreError::TooLarge { .. })
             | ContextError::Datastore(DatastoreError::NotFound { .. })
             | ContextError::UnknownInput { .. } => JobResult::cancel(self.to_string()),
+            ContextError::Datastore(DatastoreError::Unreachable { .. }) => JobResult::declined(self.to_string()),
             _ => JobResult::failed(self.to_string()),
         }
     }

@@ -62,6 +62,7 @@ impl TestJob {
                 inputs: vec![],
                 attempt: 1,
                 max_attempts: 1,
+                timeout_ms: None,
             },
             store: Arc::new(MemoryBlobStore::new()),
             limits: JobLimits::default(),

@@ -149,6 +149,15 @@ impl TopologyView {
             .collect()
     }
 
+    /// The topics leaders announce as ordered: their queues take one message at a time.
+    pub fn leader_ordered_topics(&self) -> BTreeSet<Topic> {
+        self.peers()
+            .into_iter()
+            .filter(|p| p.announcement.instance.role == Role::Leader)
+            .flat_map(|p| p.announcement.ordered)
+            .collect()
+    }
+
     /// Whether a leader is in view.
     pub fn has_leader(&self) -> bool {
         self.peers().iter().any(|p| p.announcement.instance.role == Role::Leader)

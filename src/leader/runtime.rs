@@ -4,7 +4,7 @@
 use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
 use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
-use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, ReplyPoller, RetryPolicy};
+use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, QueueType, Queues, ReplyPoller};
 use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
@@ -17,7 +17,7 @@ use crate::models::{ModelRegistry, ModelsError};
 use crate::protocol::api::{JobRecord, WorkerRef};
 use crate::protocol::message::Announcement;
 use crate::protocol::workflow::MAX_PERIOD_S;
-use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role};
+use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic};
 use offloader_renditions::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +49,8 @@ pub struct LeaderConfig {
     pub poll_interval: Option<Duration>,
     /// Replies taken per ledger transaction at most (the poller's prefetch).
     pub reply_batch: u16,
-    pub retry: RetryPolicy,
+    /// Per-topic queue settings: retries, backoff, ordering, timeouts.
+    pub queues: Queues,
     /// A directory of workflow model files (`*.json`), added to the built-ins.
     pub models_dir: Option<PathBuf>,
     /// A launchers file (TOML or JSON) replacing the built-in launchers.
@@ -74,7 +75,7 @@ impl LeaderConfig {
             topology_allow: AllowList::everyone(),
             poll_interval: None,
             reply_batch: 500,
-            retry: RetryPolicy::default(),
+            queues: Queues::default(),
             models_dir: None,
             launchers_file: None,
             watch: None,
@@ -176,7 +177,7 @@ pub async fn start(
     // seconds with the job recorded (NEW); the republisher sends it once the broker is back.
     let publisher = Arc::new(Publisher::new(broker.clone()).with_patience(PUBLISH_PATIENCE));
     let leader_metrics = LeaderMetrics::register(&metrics);
-    let completions = Arc::new(Completions::new(ledger.clone(), config.retry, leader_metrics.clone()));
+    let completions = Arc::new(Completions::new(ledger.clone(), config.queues.clone(), leader_metrics.clone()));
     let jobs = Arc::new(
         JobManager::new(id, ledger.clone(), publisher.clone(), completions.clone(), leader_metrics.clone()).await?,
     );
@@ -246,6 +247,13 @@ pub async fn start(
         consumers: vec![],
         enablement: Enablement::new(vec![], vec![]),
         topics: jobs.topics().borrow().iter().cloned().collect(),
+        ordered: jobs
+            .topics()
+            .borrow()
+            .iter()
+            .filter(|t| jobs.queues().for_topic(t).kind == QueueType::Ordered)
+            .cloned()
+            .collect(),
         interval_ms: 0,
         sequence: 0,
         draining: false,
@@ -339,8 +347,12 @@ async fn announce_topics(jobs: Arc<JobManager>, announcer: Announcer, cancel: Ca
             _ = cancel.cancelled() => return,
             changed = topics.changed() => {
                 if changed.is_err() { return }
-                let list = topics.borrow_and_update().iter().cloned().collect();
-                announcer.update(|a| a.topics = list);
+                let list: Vec<Topic> = topics.borrow_and_update().iter().cloned().collect();
+                let ordered = list.iter().filter(|t| jobs.queues().for_topic(t).kind == QueueType::Ordered).cloned().collect();
+                announcer.update(|a| {
+                    a.topics = list;
+                    a.ordered = ordered;
+                });
             }
         }
     }

@@ -178,6 +178,10 @@ pub struct Job {
     /// 1 for the first attempt; the leader increments it for each retry.
     pub attempt: u32,
     pub max_attempts: u32,
+    /// How long one attempt may run (ms): the worker stops waiting for it after that and
+    /// fails the attempt, which is retried. Set from the job's queue (`queue.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 impl Job {
@@ -227,6 +231,7 @@ mod tests {
             inputs: vec![],
             attempt: 1,
             max_attempts: 3,
+            timeout_ms: None,
         };
         assert_eq!(job.property::<String>("preset").as_deref(), Some("web"));
         assert_eq!(job.property::<u64>("ms"), Some(25));

@@ -140,6 +140,10 @@ pub struct Announcement {
     /// queues their patterns match. Worker: the topic queues it consumes now.
     #[serde(default)]
     pub topics: Vec<Topic>,
+    /// Leader: the topics among `topics` whose queues are ordered (a single active consumer):
+    /// workers take their jobs one message at a time, so one job runs at a time in the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ordered: Vec<Topic>,
     /// Heartbeat period, so a view can tell how long silence means departure.
     pub interval_ms: u64,
     /// Increases with every announcement from this process.
@@ -274,6 +278,7 @@ mod tests {
             inputs: vec![],
             attempt: 1,
             max_attempts: 3,
+            timeout_ms: None,
         }
     }
 

@@ -110,7 +110,7 @@ impl JobRunner {
         }
         .spawn(ctx.progress_updates());
         let result = {
-            let work = async {
+            let consume = async {
                 if self.running.was_stopped(job.id, job.attempt) {
                     // Stopped before it started here: its consumer need not run at all.
                     return JobResult::cancel("stopped before it started");
@@ -127,6 +127,22 @@ impl JobRunner {
                             Ok(r) => r,
                             Err(panic) => JobResult::failed(format!("consumer panicked: {}", panic_text(&panic))),
                         }
+                    }
+                }
+            };
+            let limit = job.timeout_ms.map(Duration::from_millis);
+            let work = async {
+                let Some(limit) = limit else { return consume.await };
+                match tokio::time::timeout(limit, consume).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        // The consumer may still be in a blocking section; it sees the token
+                        // and its result, if any, is dropped with it.
+                        running.token.cancel();
+                        JobResult::failed(format!(
+                            "timed out after {} ms (the queue's queue.timeout)",
+                            limit.as_millis()
+                        ))
                     }
                 }
             };

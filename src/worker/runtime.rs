@@ -136,6 +136,7 @@ pub async fn start(
         consumers: registry.patterns(),
         enablement: enablement.clone(),
         topics: vec![],
+        ordered: vec![],
         interval_ms: 0,
         sequence: 0,
         draining: false,
@@ -201,6 +202,7 @@ pub async fn start(
         tasks: TaskTracker::new(),
         subscriptions: HashMap::new(),
         known_topics: BTreeSet::new(),
+        ordered_topics: BTreeSet::new(),
     };
     let drain_token = drain.clone();
     let task = tokio::spawn(async move {
@@ -218,6 +220,8 @@ struct Subscription {
     /// queue may not have existed and the subscription may be backing off.
     announced: bool,
     subscribed: Arc<AtomicBool>,
+    /// Whether it takes one message at a time (an ordered topic).
+    ordered: bool,
 }
 
 struct Worker {
@@ -233,6 +237,8 @@ struct Worker {
     subscriptions: HashMap<Topic, Subscription>,
     /// Every topic a leader has announced since this worker started.
     known_topics: BTreeSet<Topic>,
+    /// Topics leaders announced as ordered; like known topics, never forgotten.
+    ordered_topics: BTreeSet<Topic>,
 }
 
 impl Worker {
@@ -308,6 +314,7 @@ impl Worker {
     fn reconcile(&mut self) {
         let wanted = self.wanted();
         let announced = self.view.leader_topics();
+        self.ordered_topics.extend(self.view.leader_ordered_topics());
         // A subscription started before its queue existed waits out a backoff of
         // up to seconds; once the leader announces the queue, start it afresh.
         // One that got through is left alone: restarting it would return its jobs.
@@ -318,6 +325,19 @@ impl Worker {
             .map(|(t, _)| t.clone())
             .collect();
         for topic in waiting {
+            if let Some(sub) = self.subscriptions.remove(&topic) {
+                sub.stop.cancel();
+            }
+        }
+        // A topic learned to be ordered after its subscription started takes too many
+        // messages at once: start it afresh with a prefetch of one.
+        let misfit: Vec<Topic> = self
+            .subscriptions
+            .iter()
+            .filter(|(t, s)| s.ordered != self.ordered_topics.contains(*t))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in misfit {
             if let Some(sub) = self.subscriptions.remove(&topic) {
                 sub.stop.cancel();
             }
@@ -336,10 +356,13 @@ impl Worker {
             }
             let stop = CancellationToken::new();
             let subscribed = Arc::new(AtomicBool::new(false));
+            // An ordered queue has a single active consumer; taking one message at a time
+            // makes that one job at a time across the pool.
+            let ordered = self.ordered_topics.contains(&topic);
             let sub = TopicSubscriber {
                 subscribed: subscribed.clone(),
                 topic: topic.clone(),
-                prefetch: self.config.prefetch,
+                prefetch: if ordered { 1 } else { self.config.prefetch },
                 runner: self.runner.clone(),
                 permits: self.permits.clone(),
                 tasks: self.tasks.clone(),
@@ -355,7 +378,7 @@ impl Worker {
             });
             tracing::info!(%topic, "consuming");
             let announced = announced.contains(&topic);
-            self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed });
+            self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed, ordered });
         }
         let mut topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
         topics.sort();

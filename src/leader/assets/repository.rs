@@ -293,7 +293,7 @@ fn apply_results(asset: &mut Asset, contract: &OffloadingJob, rec: &JobRecord) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::leader::jobs::lifecycle::RetryPolicy;
+    use crate::leader::jobs::Queues;
     use crate::protocol::message::{Completion, Reply};
     use crate::protocol::offloading::WORKFLOW_LAUNCHED_BY;
     use crate::protocol::workflow::dam_update_asset;
@@ -315,6 +315,7 @@ mod tests {
             inputs: vec![PayloadEntry { path: path.as_str().into(), blob: original.clone(), mime_type: None }],
             attempt: 1,
             max_attempts: 3,
+            timeout_ms: None,
         };
         JobRecord::new(&job, Utc::now())
     }
@@ -356,7 +357,7 @@ mod tests {
         ledger.insert(rec.clone()).await.unwrap();
         repo.attach_job(path.clone(), first.sha256.clone(), "dam/update_asset_offloading".into(), &rec).await.unwrap();
         let reply = done(&rec, &path);
-        ledger.apply_replies(vec![reply.clone(), reply], RetryPolicy::default()).await.unwrap();
+        ledger.apply_replies(vec![reply.clone(), reply], Queues::default()).await.unwrap();
         let asset = repo.get(&path).await.unwrap().unwrap();
         assert_eq!(asset.metadata["width"], 640);
         assert_eq!(asset.renditions.len(), 1);
@@ -370,7 +371,7 @@ mod tests {
         assert_eq!(put(&blob(2)).await.unwrap(), AssetChange::Modified);
         let stale = job_for(&path, &first);
         ledger.insert(stale.clone()).await.unwrap();
-        ledger.apply_replies(vec![done(&stale, &path)], RetryPolicy::default()).await.unwrap();
+        ledger.apply_replies(vec![done(&stale, &path)], Queues::default()).await.unwrap();
         let asset = repo.get(&path).await.unwrap().unwrap();
         assert!(asset.job.is_none(), "{asset:?}");
         assert_eq!(asset.original, blob(2));

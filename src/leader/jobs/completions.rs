@@ -2,8 +2,9 @@
 //! whether it came through the reply queue (the poller) or from a workflow the leader ran
 //! itself (a local run).
 
-use super::lifecycle::{Effect, RetryPolicy};
+use super::lifecycle::Effect;
 use super::metrics::{LeaderMetrics, StateLabels};
+use super::queues::Queues;
 use super::waiters::Waiters;
 use crate::leader::ledger::{Ledger, LedgerError};
 use crate::protocol::api::JobRecord;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 pub struct Completions {
     ledger: Ledger,
-    policy: RetryPolicy,
+    queues: Queues,
     waiters: Waiters,
     metrics: LeaderMetrics,
 }
@@ -30,12 +31,13 @@ pub enum Applied {
 }
 
 impl Completions {
-    pub fn new(ledger: Ledger, policy: RetryPolicy, metrics: LeaderMetrics) -> Self {
-        Completions { ledger, policy, waiters: Waiters::default(), metrics }
+    pub fn new(ledger: Ledger, queues: Queues, metrics: LeaderMetrics) -> Self {
+        Completions { ledger, queues, waiters: Waiters::default(), metrics }
     }
 
-    pub fn policy(&self) -> RetryPolicy {
-        self.policy
+    /// The queue settings by which failed jobs are retried.
+    pub fn queues(&self) -> &Queues {
+        &self.queues
     }
 
     /// Applies `replies` in one ledger transaction (with the assets they change), then counts
@@ -43,7 +45,7 @@ impl Completions {
     /// applied: the caller may offer the same replies again.
     pub async fn apply(&self, replies: Vec<Reply>) -> Result<Vec<Applied>, LedgerError> {
         self.metrics.reply_batch.observe(replies.len() as f64);
-        let results = self.ledger.apply_replies(replies, self.policy).await?;
+        let results = self.ledger.apply_replies(replies, self.queues.clone()).await?;
         Ok(results
             .into_iter()
             .map(|(reply, outcome)| match outcome {

@@ -12,18 +12,53 @@ use crate::protocol::{JobResult, JobState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// When failed jobs are tried again: Sling's `queue.retries` and `queue.retrydelay`.
-#[derive(Debug, Clone, Copy)]
+/// When failed jobs are tried again: Sling's `queue.retries` and `queue.retrydelay`, with an
+/// exponential backoff and a cap. Each retry waits `delay * backoff^(n-1)` (at most
+/// `max_delay`), less up to a fifth at random: a burst of jobs failing together (an outage
+/// ended, a bad deploy rolled back) comes back spread out instead of as one wave.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
+    /// Before the first retry.
     pub delay: Duration,
+    /// Each further retry waits this many times longer (1: a fixed delay, as Sling's default).
+    pub backoff: f64,
+    /// The longest wait between two attempts.
+    pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        // Sling's defaults: 10 retries, 2 s apart.
-        RetryPolicy { max_attempts: 11, delay: Duration::from_secs(2) }
+        // Sling's 10 retries 2 s apart, growing: 2, 4, 8 ... 256 s, then 5 min. The retries of
+        // one job span about 17 minutes, so an outage of minutes does not use them all up.
+        RetryPolicy {
+            max_attempts: 11,
+            delay: Duration::from_secs(2),
+            backoff: 2.0,
+            max_delay: Duration::from_secs(300),
+        }
     }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1 for the first) of a job; `spread` in [0, 1)
+    /// picks where in the jitter band it lands.
+    pub fn delay_before(&self, retry: u32, spread: f64) -> Duration {
+        let exponent = retry.saturating_sub(1).min(64) as i32;
+        let full = self.delay.as_secs_f64() * self.backoff.max(1.0).powi(exponent);
+        let capped = full.min(self.max_delay.as_secs_f64()).max(0.0);
+        Duration::from_secs_f64(capped * (1.0 - 0.2 * spread.clamp(0.0, 1.0)))
+    }
+}
+
+/// Where in the jitter band one attempt of one job lands: derived from the job id and the
+/// attempt, so it differs between jobs yet the rules stay a pure function of their inputs.
+fn spread(id: &crate::protocol::JobId, attempt: u32) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    attempt.hash(&mut h);
+    (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 /// What an event did to a record.
@@ -149,9 +184,10 @@ impl JobRecord {
         self.worker = Some(WorkerRef { id: c.worker, name: c.worker_name.clone() });
         self.started_at = Some(self.started_at.unwrap_or(c.started_at));
         self.result = Some(c.result.clone());
-        let delay = chrono::Duration::from_std(policy.delay).unwrap_or_default();
         // Declined attempts do not count: the job never ran. Nor do those before a user's retry.
         let counted = self.attempt.saturating_sub(self.declines).saturating_sub(self.attempts_before_retry);
+        let jitter = spread(&self.id, self.attempt);
+        let wait = |retry: u32| chrono::Duration::from_std(policy.delay_before(retry, jitter)).unwrap_or_default();
         self.state = match &c.result {
             JobResult::Ok => {
                 self.outputs = c.outputs.clone();
@@ -159,16 +195,18 @@ impl JobRecord {
                 JobState::Succeeded
             }
             JobResult::Failed { retry: true, .. } if counted < self.max_attempts => {
-                self.next_attempt_at = Some(now + delay);
+                self.next_attempt_at = Some(now + wait(counted));
                 JobState::Failed
             }
             JobResult::Failed { retry: true, .. } => JobState::GivenUp,
             JobResult::Failed { retry: false, .. } | JobResult::Cancel { .. } => JobState::Error,
             JobResult::Declined { .. } => {
-                // Back to its queue after the retry delay, for a worker that has what it needs.
+                // Back to its queue after the retry delay, for a worker that has what it needs
+                // (or for the datastore it could not reach to come back): the delay grows with
+                // the declines, so a long outage costs a message a few minutes, not a loop.
                 self.declines += 1;
                 self.started_at = None;
-                self.next_attempt_at = Some(now + delay);
+                self.next_attempt_at = Some(now + wait(self.declines));
                 JobState::Queued
             }
         };
@@ -233,6 +271,7 @@ mod tests {
             inputs: vec![],
             attempt: 1,
             max_attempts,
+            timeout_ms: None,
         };
         JobRecord::new(&job, Utc::now())
     }
@@ -265,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_retry_that_completes_before_its_confirm_is_recorded_is_applied() {
-        let p = RetryPolicy { max_attempts: 3, delay: Duration::ZERO };
+        let p = RetryPolicy { max_attempts: 3, delay: Duration::ZERO, ..RetryPolicy::default() };
         let mut r = record(3);
         r.confirm_published(1, Utc::now());
         r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
@@ -284,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_retried_job_counts_attempts_afresh_and_ignores_its_old_attempts() {
-        let p = RetryPolicy { max_attempts: 1, delay: Duration::ZERO };
+        let p = RetryPolicy { max_attempts: 1, delay: Duration::ZERO, ..RetryPolicy::default() };
         let mut r = record(1);
         r.confirm_published(1, Utc::now());
         r.apply(&completion(&r, 1, JobResult::failed("flaky")), Utc::now(), &p);
@@ -369,7 +408,7 @@ mod tests {
 
     #[test]
     fn failures_retry_then_give_up() {
-        let p = RetryPolicy { max_attempts: 2, delay: Duration::from_millis(10) };
+        let p = RetryPolicy { max_attempts: 2, delay: Duration::from_millis(10), ..RetryPolicy::default() };
         let mut r = record(2);
         r.confirm_published(1, Utc::now());
         r.apply(&completion(&r, 1, JobResult::failed("x")), Utc::now(), &p);
@@ -386,7 +425,7 @@ mod tests {
 
     #[test]
     fn declined_attempts_go_back_to_the_queue_and_do_not_count() {
-        let p = RetryPolicy { max_attempts: 1, delay: Duration::from_millis(10) };
+        let p = RetryPolicy { max_attempts: 1, delay: Duration::from_millis(10), ..RetryPolicy::default() };
         let mut r = record(1);
         r.confirm_published(1, Utc::now());
         r.apply(&completion(&r, 1, JobResult::declined("no model here")), Utc::now(), &p);
@@ -420,5 +459,41 @@ mod tests {
         assert_eq!(r.stop(Utc::now()), Effect::Applied);
         assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
         assert_eq!(r.state, JobState::Stopped);
+    }
+
+    #[test]
+    fn retry_delays_grow_by_the_backoff_up_to_the_cap_less_the_jitter() {
+        let p = RetryPolicy {
+            max_attempts: 20,
+            delay: Duration::from_secs(2),
+            backoff: 2.0,
+            max_delay: Duration::from_secs(60),
+        };
+        let secs = |retry, spread| p.delay_before(retry, spread).as_secs_f64();
+        assert_eq!([secs(1, 0.0), secs(2, 0.0), secs(3, 0.0), secs(5, 0.0)], [2.0, 4.0, 8.0, 32.0]);
+        assert_eq!(secs(6, 0.0), 60.0, "capped");
+        assert_eq!(secs(40, 0.0), 60.0, "no overflow far out");
+        assert!((secs(3, 0.999) - 8.0 * 0.8).abs() < 0.01, "jitter takes at most a fifth off");
+        let fixed = RetryPolicy { backoff: 1.0, ..p };
+        assert_eq!(fixed.delay_before(7, 0.0), Duration::from_secs(2), "backoff 1 is Sling's fixed delay");
+    }
+
+    #[test]
+    fn each_failure_waits_longer_and_jobs_spread_out() {
+        let p = RetryPolicy { max_attempts: 5, ..RetryPolicy::default() };
+        let mut r = record(5);
+        let mut waits = vec![];
+        for attempt in 1..=3 {
+            r.confirm_published(attempt, Utc::now());
+            let now = Utc::now();
+            r.apply(&completion(&r, attempt, JobResult::failed("flaky")), now, &p);
+            waits.push((r.next_attempt_at.unwrap() - now).num_milliseconds());
+        }
+        assert!(waits[0] > 1500 && waits[0] <= 2000, "{waits:?}");
+        assert!(waits[1] > 3000 && waits[1] <= 4000, "{waits:?}");
+        assert!(waits[2] > 6000 && waits[2] <= 8000, "{waits:?}");
+        let spreads: std::collections::BTreeSet<u64> =
+            (0..50).map(|_| (spread(&JobId::new(), 1) * 1000.0) as u64).collect();
+        assert!(spreads.len() > 40, "jobs failing together come back at different times");
     }
 }

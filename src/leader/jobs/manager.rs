@@ -8,6 +8,7 @@
 use super::completions::Completions;
 use super::lifecycle::Effect;
 use super::metrics::LeaderMetrics;
+use super::queues::{QueueType, Queues};
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher, Setup};
 use crate::leader::ledger::JobQuery;
 use crate::leader::ledger::{Ledger, LedgerError};
@@ -118,6 +119,11 @@ impl JobManager {
         &self.completions
     }
 
+    /// The per-topic queue settings this leader applies.
+    pub fn queues(&self) -> &Queues {
+        self.completions.queues()
+    }
+
     /// Topics with a declared queue, updated as new topics appear.
     pub fn topics(&self) -> watch::Receiver<BTreeSet<Topic>> {
         self.topics.subscribe()
@@ -147,7 +153,9 @@ impl JobManager {
 
     /// The record of a new job, its limits checked.
     fn record(&self, new: NewJob) -> Result<JobRecord, JobError> {
-        let max_attempts = new.max_attempts.unwrap_or(self.completions.policy().max_attempts);
+        let queue = self.completions.queues().for_topic(&new.topic);
+        let max_attempts = new.max_attempts.unwrap_or(queue.retry.max_attempts);
+        let timeout_ms = queue.timeout.map(|t| t.as_millis() as u64);
         if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
             return Err(JobError::Invalid(format!("max_attempts must be 1 to {MAX_ATTEMPTS}, not {max_attempts}")));
         }
@@ -158,6 +166,7 @@ impl JobManager {
             inputs: new.inputs,
             attempt: 1,
             max_attempts,
+            timeout_ms,
         };
         let mut rec = JobRecord::new(&job, Utc::now());
         rec.trace = Some(new.trace.unwrap_or_else(TraceContext::new_root));
@@ -224,7 +233,8 @@ impl JobManager {
             Some(s) if s.is_open() => s,
             _ => self.publisher.broker().setup().await?,
         };
-        current.declare_topic_queue(topic).await?;
+        let ordered = self.completions.queues().for_topic(topic).kind == QueueType::Ordered;
+        current.declare_topic_queue(topic, ordered).await?;
         *setup = Some(current);
         drop(setup);
         self.ledger.add_topic(topic.clone()).await?;

@@ -8,6 +8,7 @@ pub mod lifecycle;
 mod manager;
 mod metrics;
 mod poller;
+mod queues;
 mod republisher;
 mod waiters;
 
@@ -16,4 +17,5 @@ pub use lifecycle::{Effect, RetryPolicy};
 pub use manager::{JobError, JobManager, NewJob, MAX_ATTEMPTS};
 pub use metrics::LeaderMetrics;
 pub use poller::ReplyPoller;
+pub use queues::{QueueConfig, QueueType, Queues, QueuesError};
 pub use republisher::republish_loop;

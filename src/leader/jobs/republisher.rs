@@ -125,6 +125,7 @@ mod tests {
             inputs: vec![],
             attempt: 1,
             max_attempts: 1,
+            timeout_ms: None,
         };
         let mut r = JobRecord::new(&job, now - chrono::Duration::seconds(age_s));
         r.created_by = by;

@@ -22,7 +22,8 @@ mod tx;
 
 pub use tx::Tx;
 
-use super::jobs::lifecycle::{Effect, RetryPolicy};
+use super::jobs::lifecycle::Effect;
+use super::jobs::Queues;
 use crate::protocol::api::JobRecord;
 use crate::protocol::message::Reply;
 use crate::protocol::{JobId, JobState, Topic, TopicPattern};
@@ -345,7 +346,7 @@ impl Ledger {
     pub async fn apply_replies(
         &self,
         replies: Vec<Reply>,
-        policy: RetryPolicy,
+        queues: Queues,
     ) -> Result<Vec<(Reply, Option<(Effect, JobRecord)>)>, LedgerError> {
         let projection = self.projection.clone();
         self.run(move |t| {
@@ -357,7 +358,7 @@ impl Ledger {
                         out.push((reply, None));
                         continue;
                     };
-                    let effect = rec.apply(&reply, now, &policy);
+                    let effect = rec.apply(&reply, now, &queues.for_topic(&rec.topic).retry);
                     if effect == Effect::Applied || rec.duplicates_ignored > 0 {
                         t.update_job(&rec).await?;
                     }

@@ -61,6 +61,9 @@ pub struct JobRecord {
     /// Duplicate or stale completions that changed nothing.
     #[serde(default)]
     pub duplicates_ignored: u32,
+    /// How long one attempt may run (ms), from the job's queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
     /// The leader that created the job: a job it recorded but never saw confirmed is published
     /// again at once when that leader is gone, instead of after the grace a live leader's
     /// publish in progress gets.
@@ -106,6 +109,7 @@ impl JobRecord {
             declines: 0,
             retries: 0,
             attempts_before_retry: 0,
+            timeout_ms: job.timeout_ms,
             worker: None,
             redeliveries: 0,
             completions_applied: 0,
@@ -130,6 +134,7 @@ impl JobRecord {
             inputs: self.inputs.clone(),
             attempt: self.attempt,
             max_attempts: self.max_attempts,
+            timeout_ms: self.timeout_ms,
         }
     }
 }
