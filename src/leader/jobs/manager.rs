@@ -6,7 +6,7 @@
 //! before the mark may send it twice, which the idempotent ledger absorbs.
 
 use super::completions::Completions;
-use super::lifecycle::Effect;
+use super::lifecycle::{Effect, MAX_ATTEMPTS};
 use super::metrics::LeaderMetrics;
 use super::queues::{QueueType, Queues};
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher, Setup};
@@ -22,10 +22,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
-
-/// The most attempts a job may ask for: enough for any retry policy, few enough that a typo
-/// cannot keep a failing job alive for years.
-pub const MAX_ATTEMPTS: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
