@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, jobs, topics};
+use super::{assets, jobs, schedules, stats, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -20,6 +20,10 @@ answer is `{\"error\": \"...\"}`."
         jobs::list_jobs,
         jobs::get_job,
         jobs::stop_job,
+        stats::stats,
+        schedules::list_schedules,
+        schedules::add_schedule,
+        schedules::remove_schedule,
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,

@@ -9,6 +9,8 @@ mod manager;
 mod metrics;
 mod poller;
 mod republisher;
+pub mod retention;
+pub mod scheduler;
 mod waiters;
 
 pub use completions::{Applied, Completions};

@@ -8,11 +8,15 @@
 
 mod asset;
 mod job_record;
+mod schedule;
+mod stats;
 mod topics;
 mod topology;
 
 pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
 pub use job_record::{JobList, JobRecord, WorkerRef};
+pub use schedule::{NewSchedule, Schedule, ScheduleList};
+pub use stats::{JobStatistics, StatsReport};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,
