@@ -464,7 +464,7 @@ impl Tx for PgTx<'_, '_> {
         let next = if jobs.len() >= q.limit {
             jobs.last().map(|j| j.id)
         } else if let Some(probe) = &q.probe {
-            let rows = self.t.query(probe, &params).await.map_err(sql)?;
+            let rows = self.t.query(probe, &params[..q.probe_args]).await.map_err(sql)?;
             rows.first().and_then(|r| r.get::<_, &str>(0).parse().ok())
         } else {
             None

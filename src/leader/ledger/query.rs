@@ -88,12 +88,27 @@ impl Dialect {
 
 /// The statements of one query: `select` answers `(doc, id)` rows; `probe`, for a query with
 /// templates, answers the id of the last candidate of a full window (none if the window was
-/// not full). Both take `args`, bound as text.
+/// not full). `select` takes `args`, `probe` the first `probe_args` of them, bound as text.
 pub(super) struct JobSql {
     pub select: String,
     pub probe: Option<String>,
     pub args: Vec<String>,
+    pub probe_args: usize,
     pub limit: usize,
+}
+
+/// The arguments of a statement, bound as text, and their placeholders.
+struct Args {
+    values: Vec<String>,
+    dialect: Dialect,
+}
+
+impl Args {
+    /// Adds an argument; returns its placeholder.
+    fn push(&mut self, value: String) -> String {
+        self.values.push(value);
+        self.dialect.mark(self.values.len())
+    }
 }
 
 /// The smallest UUIDv7 text of the millisecond `ms`.
@@ -103,55 +118,52 @@ fn id_floor(ms: i64) -> String {
 }
 
 pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
-    let mut args: Vec<String> = Vec::new();
-    let mut arg = |value: String| {
-        args.push(value);
-        dialect.mark(args.len())
-    };
+    let mut bound = Args { values: Vec::new(), dialect };
     let mut conds: Vec<String> = Vec::new();
     if !query.states.is_empty() {
-        let marks: Vec<String> = query.states.iter().map(|s| arg(s.as_str().to_owned())).collect();
+        let marks: Vec<String> = query.states.iter().map(|s| bound.push(s.as_str().to_owned())).collect();
         conds.push(format!("state IN ({})", marks.join(", ")));
     }
     if let Some(pattern) = &query.topic {
         let (exact, range, one_level) = topic_conditions(pattern);
         if let Some(topic) = exact {
-            conds.push(format!("topic = {}", arg(topic)));
+            conds.push(format!("topic = {}", bound.push(topic)));
         }
         if let Some((low, high)) = range {
-            let (low, high) = (arg(low), arg(high));
+            let (low, high) = (bound.push(low), bound.push(high));
             conds.push(format!("topic >= {low} AND topic < {high}"));
         }
         if let Some(not_like) = one_level {
-            conds.push(format!("topic NOT LIKE {} ESCAPE '\\'", arg(not_like)));
+            conds.push(format!("topic NOT LIKE {} ESCAPE '\\'", bound.push(not_like)));
         }
     }
     if let Some(cursor) = query.cursor {
-        conds.push(format!("id < {}", arg(cursor.to_string())));
+        conds.push(format!("id < {}", bound.push(cursor.to_string())));
     }
     if let Some(after) = query.created_after {
         let ms = after.timestamp_millis();
-        let m = arg(ms.to_string());
+        let m = bound.push(ms.to_string());
         conds.push(format!("created_at >= {}", dialect.int(&m)));
-        conds.push(format!("id >= {}", arg(id_floor(ms - ID_TIME_SLACK_MS))));
+        conds.push(format!("id >= {}", bound.push(id_floor(ms - ID_TIME_SLACK_MS))));
     }
     if let Some(before) = query.created_before {
         let ms = before.timestamp_millis();
-        let m = arg(ms.to_string());
+        let m = bound.push(ms.to_string());
         conds.push(format!("created_at < {}", dialect.int(&m)));
-        conds.push(format!("id < {}", arg(id_floor(ms + ID_TIME_SLACK_MS))));
+        conds.push(format!("id < {}", bound.push(id_floor(ms + ID_TIME_SLACK_MS))));
     }
     let indexed = if conds.is_empty() { "1 = 1".to_owned() } else { conds.join(" AND ") };
     let limit = query.limit();
+    let probe_args = bound.values.len();
     if query.templates.is_empty() {
         let select = format!("SELECT doc, id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT {limit}");
-        return JobSql { select, probe: None, args, limit };
+        return JobSql { select, probe: None, args: bound.values, probe_args, limit };
     }
     let templates: Vec<String> = query
         .templates
         .iter()
         .map(|t| {
-            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, dialect, &mut arg)).collect();
+            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, &mut bound)).collect();
             format!("({})", all.join(" AND "))
         })
         .collect();
@@ -168,7 +180,7 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
         "SELECT id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT 1 OFFSET {}",
         TEMPLATE_WINDOW - 1
     );
-    JobSql { select, probe: Some(probe), args, limit }
+    JobSql { select, probe: Some(probe), args: bound.values, probe_args, limit }
 }
 
 /// One condition of a template on the candidate's properties `p`, with the semantics of
@@ -176,8 +188,7 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
 /// strings byte by byte, anything else false.
 fn condition_sql(
     c: &crate::protocol::job_query::Condition,
-    dialect: Dialect,
-    arg: &mut impl FnMut(String) -> String,
+    bound: &mut Args,
 ) -> String {
     let op = match c.op {
         Op::Eq => "=",
@@ -186,25 +197,25 @@ fn condition_sql(
         Op::Gt => ">",
         Op::Ge => ">=",
     };
-    match dialect {
+    match bound.dialect {
         Dialect::Sqlite => {
-            let path = arg(format!("$.\"{}\"", c.key));
+            let path = bound.push(format!("$.\"{}\"", c.key));
             match &c.value {
                 Literal::Number(n) => {
-                    let v = arg(n.to_string());
+                    let v = bound.push(n.to_string());
                     format!("(json_type(p, {path}) IN ('integer', 'real') AND json_extract(p, {path}) {op} CAST({v} AS REAL))")
                 }
                 Literal::Text(t) => {
-                    let v = arg(t.clone());
+                    let v = bound.push(t.clone());
                     format!("(json_type(p, {path}) = 'text' AND json_extract(p, {path}) {op} {v})")
                 }
             }
         }
         Dialect::Postgres => {
-            let key = arg(c.key.clone());
+            let key = bound.push(c.key.clone());
             match &c.value {
                 Literal::Number(n) => {
-                    let v = arg(n.to_string());
+                    let v = bound.push(n.to_string());
                     // CASE, not AND: PostgreSQL may evaluate AND's sides in any order, and a
                     // string property must never reach the numeric cast.
                     format!(
@@ -213,7 +224,7 @@ fn condition_sql(
                     )
                 }
                 Literal::Text(t) => {
-                    let v = arg(t.clone());
+                    let v = bound.push(t.clone());
                     format!(
                         "(jsonb_typeof(p -> ({key}::text)) = 'string' AND (p ->> ({key}::text)) COLLATE \"C\" {op} ({v}::text))"
                     )

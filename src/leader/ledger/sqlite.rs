@@ -404,7 +404,7 @@ impl Tx for SqliteTx<'_> {
             let id: Option<String> = self
                 .conn
                 .prepare_cached(probe)?
-                .query_row(rusqlite::params_from_iter(q.args.iter()), |r| r.get(0))
+                .query_row(rusqlite::params_from_iter(q.args[..q.probe_args].iter()), |r| r.get(0))
                 .optional()?;
             id.and_then(|id| id.parse().ok())
         } else {
