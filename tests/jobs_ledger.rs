@@ -35,11 +35,17 @@ async fn find_statistics_and_retention_on_a_live_leader() {
     let (_, list) = get(&c, "/api/jobs?topic=t/ret&where=size>100&where=size<=5&limit=2").await;
     assert_eq!(list["jobs"].as_array().map(Vec::len), Some(2), "{list}");
     let cursor = list["next_cursor"].as_str().expect("a next page").to_owned();
-    let (_, rest) = get(&c, &format!("/api/jobs?topic=t/ret&where=size>100&where=size<=5&limit=2&cursor={cursor}")).await;
+    let (_, rest) =
+        get(&c, &format!("/api/jobs?topic=t/ret&where=size>100&where=size<=5&limit=2&cursor={cursor}")).await;
     assert_eq!(rest["jobs"].as_array().map(Vec::len), Some(1), "{rest}");
-    for bad in ["/api/jobs?bogus=1", "/api/jobs?where=size", "/api/jobs?kind=DONE", "/api/jobs?limit=2&limit=3",
-        "/api/jobs?created_after=yesterday", "/api/jobs?cursor=x"]
-    {
+    for bad in [
+        "/api/jobs?bogus=1",
+        "/api/jobs?where=size",
+        "/api/jobs?kind=DONE",
+        "/api/jobs?limit=2&limit=3",
+        "/api/jobs?created_after=yesterday",
+        "/api/jobs?cursor=x",
+    ] {
         let (status, body) = get(&c, bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}: {body}");
@@ -77,7 +83,11 @@ async fn find_statistics_and_retention_on_a_live_leader() {
     let (status, stats) = get(&c, "/api/stats?topic=t/ret").await;
     assert_eq!(status, 200, "{stats}");
     let ret = &stats["topics"]["t/ret"];
-    assert_eq!((ret["cancelled"].as_u64(), ret["queued"].as_u64(), ret["processed"].as_u64()), (Some(2), Some(1), Some(2)), "{stats}");
+    assert_eq!(
+        (ret["cancelled"].as_u64(), ret["queued"].as_u64(), ret["processed"].as_u64()),
+        (Some(2), Some(1), Some(2)),
+        "{stats}"
+    );
     assert!(stats["topics"].get("t/other").is_none(), "{stats}");
     let out = c.command(&["stats"]).output().expect("offloader stats");
     let table = String::from_utf8_lossy(&out.stdout);
@@ -127,10 +137,8 @@ async fn a_schedule_fires_once_per_due_time_across_a_leader_restart() {
     assert!(dues.len() >= 6, "too few due times fired: {dues:?}");
     // Every second from the first due time to the last, including those missed while no
     // leader ran (fired late, once), and none skipped.
-    let secs: Vec<i64> = unique
-        .iter()
-        .map(|d| chrono::DateTime::parse_from_rfc3339(d).expect("RFC 3339").timestamp())
-        .collect();
+    let secs: Vec<i64> =
+        unique.iter().map(|d| chrono::DateTime::parse_from_rfc3339(d).expect("RFC 3339").timestamp()).collect();
     let span = secs.last().expect("one") - secs.first().expect("one") + 1;
     assert_eq!(span as usize, secs.len(), "a due time was skipped: {dues:?}");
     assert_eq!(removed["fired"].as_u64(), Some(dues.len() as u64), "{removed}");

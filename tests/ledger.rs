@@ -7,8 +7,8 @@ mod common;
 use chrono::Utc;
 use common::postgres::TestDb;
 use offloader::leader::assets::{AssetProjection, AssetRepository};
-use offloader::leader::jobs::{Effect, RetryPolicy};
 use offloader::leader::jobs::scheduler;
+use offloader::leader::jobs::{Effect, RetryPolicy};
 use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, MakeJob, NextDue, NoProjection};
 use offloader::protocol::api::{AssetChange, JobRecord, NewSchedule};
 use offloader::protocol::message::{Completion, JobStarted, Reply};
@@ -251,9 +251,13 @@ mod suite {
         let kind = |k: JobKind| JobQuery { states: k.states(), ..Default::default() };
         assert_eq!(found(kind(JobKind::History)).await, expect(&|r| r.state.is_final()));
         assert_eq!(found(kind(JobKind::Queued)).await, expect(&|r| r.state == JobState::Queued));
-        let ranged = JobQuery { created_after: Some(moments[1]), created_before: Some(moments[2]), ..Default::default() };
+        let ranged =
+            JobQuery { created_after: Some(moments[1]), created_before: Some(moments[2]), ..Default::default() };
         assert_eq!(found(ranged).await, expect(&|r| r.created_at >= moments[1] && r.created_at < moments[2]));
-        assert_eq!(found(ranged_kind(moments[2])).await, expect(&|r| r.created_at >= moments[2] && r.state == JobState::Active));
+        assert_eq!(
+            found(ranged_kind(moments[2])).await,
+            expect(&|r| r.created_at >= moments[2] && r.state == JobState::Active)
+        );
         // Templates: AND within one, OR across; numbers numerically, strings as strings.
         let templates: Vec<PropertyTemplate> =
             ["size>=100,color=red", "size<=20", "size=big", "color>=c"].iter().map(|t| t.parse().unwrap()).collect();
@@ -261,7 +265,8 @@ mod suite {
             let q = JobQuery { templates: vec![t.clone()], ..Default::default() };
             assert_eq!(found(q).await, expect(&|r| t.matches(&r.properties)), "template {t}");
         }
-        let either = JobQuery { templates: templates[..2].to_vec(), topic: Some("a/**".parse().unwrap()), ..Default::default() };
+        let either =
+            JobQuery { templates: templates[..2].to_vec(), topic: Some("a/**".parse().unwrap()), ..Default::default() };
         assert_eq!(
             found(either).await,
             expect(&|r| r.topic.as_str().starts_with("a/") && templates[..2].iter().any(|t| t.matches(&r.properties)))

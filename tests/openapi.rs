@@ -93,7 +93,8 @@ async fn every_answer_matches_the_served_openapi_document() {
     let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?state=DONE"))).await;
     assert_eq!(status, 400);
     // findJobs as Sling's: a kind, a pattern, a time range, templates (OR), paging.
-    let search = "/api/jobs?kind=HISTORY&topic=offloader/**&created_after=2020-01-01T00:00:00Z&where=k>=1&where=k=x&limit=1";
+    let search =
+        "/api/jobs?kind=HISTORY&topic=offloader/**&created_after=2020-01-01T00:00:00Z&where=k>=1&where=k=x&limit=1";
     let (status, found) = api.call(Method::GET, "/api/jobs", http.get(c.url(search))).await;
     assert_eq!((status, found["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{found}");
     for bad in ["/api/jobs?nonsense=1", "/api/jobs?where=k", "/api/jobs?kind=SOON"] {

@@ -4,8 +4,8 @@
 use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
 use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
-use super::jobs::{retention, scheduler};
 use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, ReplyPoller, RetryPolicy};
+use super::jobs::{retention, scheduler};
 use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};

@@ -48,7 +48,10 @@ pub async fn add_schedule(
 /// Removes a schedule (jobs it already created stay); answers the schedule removed.
 #[utoipa::path(delete, path = "/api/schedules/{id}", tag = "jobs", params(("id" = String, Path, description = "Schedule id")),
     responses((status = 200, body = Schedule), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn remove_schedule(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<Schedule>, ApiError> {
+pub async fn remove_schedule(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
     let ledger = state.jobs.ledger();
     let found = ledger.schedules().await?.into_iter().find(|s| s.id == id);
     match found {

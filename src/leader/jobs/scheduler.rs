@@ -93,7 +93,10 @@ pub async fn schedule_loop(jobs: Arc<JobManager>, every: Duration, stop: Cancell
         match jobs.ledger().fire_schedules(Utc::now(), next.clone(), make.clone()).await {
             Ok(fired) => {
                 if fired.skipped > 0 {
-                    tracing::warn!(skipped = fired.skipped, "scheduled due times missed while no leader ran were skipped");
+                    tracing::warn!(
+                        skipped = fired.skipped,
+                        "scheduled due times missed while no leader ran were skipped"
+                    );
                 }
                 for rec in fired.jobs {
                     tracing::info!(job = %rec.id, topic = %rec.topic, "scheduled job created");

@@ -17,7 +17,7 @@ use crate::protocol::{JobId, JobState, TopicPattern};
 use chrono::{DateTime, Utc};
 
 /// Candidates a query with property templates examines per page at most.
-pub const TEMPLATE_WINDOW: usize = 20_000;
+pub const TEMPLATE_WINDOW: usize = 10_000;
 
 /// Largest page the API and the CLI ask for.
 pub const MAX_LIMIT: usize = 10_000;
@@ -176,20 +176,14 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
          WHERE {} ORDER BY id DESC LIMIT {limit}",
         templates.join(" OR ")
     );
-    let probe = format!(
-        "SELECT id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT 1 OFFSET {}",
-        TEMPLATE_WINDOW - 1
-    );
+    let probe = format!("SELECT id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT 1 OFFSET {}", TEMPLATE_WINDOW - 1);
     JobSql { select, probe: Some(probe), args: bound.values, probe_args, limit }
 }
 
 /// One condition of a template on the candidate's properties `p`, with the semantics of
 /// [`crate::protocol::job_query::Condition::matches`]: numbers with numbers, strings with
 /// strings byte by byte, anything else false.
-fn condition_sql(
-    c: &crate::protocol::job_query::Condition,
-    bound: &mut Args,
-) -> String {
+fn condition_sql(c: &crate::protocol::job_query::Condition, bound: &mut Args) -> String {
     let op = match c.op {
         Op::Eq => "=",
         Op::Lt => "<",

@@ -54,37 +54,37 @@ impl Ledger {
         make_job: MakeJob,
     ) -> Result<Fired, LedgerError> {
         self.run(move |t| {
-                Box::pin(async move {
-                    let mut fired = Fired::default();
-                    for mut s in t.due_schedules(now, SCHEDULES_PER_PASS).await? {
-                        let mut due_times = Vec::new();
-                        let mut due = s.next_due;
-                        // Bounded: a schedule every second missed for a day is 86 400 steps.
-                        for _ in 0..1_000_000 {
-                            match due {
-                                Some(d) if d <= now => {
-                                    due_times.push(d);
-                                    due = next_due(&s, d);
-                                }
-                                _ => break,
+            Box::pin(async move {
+                let mut fired = Fired::default();
+                for mut s in t.due_schedules(now, SCHEDULES_PER_PASS).await? {
+                    let mut due_times = Vec::new();
+                    let mut due = s.next_due;
+                    // Bounded: a schedule every second missed for a day is 86 400 steps.
+                    for _ in 0..1_000_000 {
+                        match due {
+                            Some(d) if d <= now => {
+                                due_times.push(d);
+                                due = next_due(&s, d);
                             }
+                            _ => break,
                         }
-                        let skip = due_times.len().saturating_sub(MAX_CATCH_UP);
-                        s.skipped += skip as u64;
-                        fired.skipped += skip as u64;
-                        for d in due_times.into_iter().skip(skip) {
-                            let rec = make_job(&s, d)?;
-                            t.insert_job(&rec).await?;
-                            s.last_due = Some(d);
-                            s.fired += 1;
-                            fired.jobs.push(rec);
-                        }
-                        s.next_due = due;
-                        t.put_schedule(&s).await?;
                     }
-                    Ok(fired)
-                })
+                    let skip = due_times.len().saturating_sub(MAX_CATCH_UP);
+                    s.skipped += skip as u64;
+                    fired.skipped += skip as u64;
+                    for d in due_times.into_iter().skip(skip) {
+                        let rec = make_job(&s, d)?;
+                        t.insert_job(&rec).await?;
+                        s.last_due = Some(d);
+                        s.fired += 1;
+                        fired.jobs.push(rec);
+                    }
+                    s.next_due = due;
+                    t.put_schedule(&s).await?;
+                }
+                Ok(fired)
             })
-            .await
+        })
+        .await
     }
 }

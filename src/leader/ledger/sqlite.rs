@@ -117,8 +117,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'assets'", [], |r| {
             r.get::<_, i64>(0)
         })? > 0;
-    let columns: Vec<String> =
-        conn.prepare("SELECT name FROM pragma_table_info('jobs')")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('jobs')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let t = conn.transaction()?;
     if !columns.iter().any(|c| c == "finished_at") {
         // Schema 3: the times statistics and retention read, from each record.
