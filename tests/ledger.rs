@@ -497,3 +497,73 @@ async fn locations_say_which_engine() {
     let l = Ledger::open_sqlite(&dir.path().join("l.sqlite"), Arc::new(NoProjection)).unwrap();
     assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_ledger_file_of_schema_2_gains_the_job_times_statistics_and_retention_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let mut rec = JobRecord::new(&job("a/b"), Utc::now() - chrono::Duration::hours(3));
+    rec.state = JobState::Succeeded;
+    rec.started_at = Some(rec.created_at + chrono::Duration::seconds(1));
+    rec.finished_at = Some(rec.created_at + chrono::Duration::seconds(3));
+    {
+        // The jobs table as schema 2 wrote it: no time columns.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, topic TEXT NOT NULL, state TEXT NOT NULL,
+                                next_attempt_at INTEGER, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO jobs(id, topic, state, created_at, doc) VALUES (?1, 'a/b', 'SUCCEEDED', ?2, ?3)",
+            rusqlite::params![
+                rec.id.to_string(),
+                rec.created_at.timestamp_millis(),
+                serde_json::to_string(&rec).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let l = Ledger::open_sqlite(&path, Arc::new(NoProjection)).unwrap();
+    let stats = l.stats(None).await.unwrap();
+    assert_eq!(stats.overall.finished, 1);
+    assert_eq!(stats.overall.average_waiting_ms, Some(1000.0));
+    assert_eq!(stats.overall.average_processing_ms, Some(2000.0));
+    assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
+    assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_ledger_written_before_the_job_times_gains_them() {
+    let db = TestDb::create().await;
+    let mut rec = JobRecord::new(&job("a/b"), Utc::now() - chrono::Duration::hours(3));
+    rec.state = JobState::Stopped;
+    rec.started_at = Some(rec.created_at + chrono::Duration::milliseconds(1500));
+    rec.finished_at = Some(rec.created_at + chrono::Duration::milliseconds(4000));
+    {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                r#"CREATE TABLE jobs (id TEXT COLLATE "C" PRIMARY KEY, topic TEXT COLLATE "C" NOT NULL,
+                       state TEXT NOT NULL, next_attempt_at BIGINT, created_at BIGINT NOT NULL, doc TEXT NOT NULL);
+                   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"#,
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO jobs(id, topic, state, created_at, doc) VALUES ($1, 'a/b', 'STOPPED', $2, $3)",
+                &[&rec.id.to_string(), &rec.created_at.timestamp_millis(), &serde_json::to_string(&rec).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    let l = Ledger::open(&LedgerLocation::parse(&db.url).unwrap(), Arc::new(NoProjection)).await.unwrap();
+    let stats = l.stats(None).await.unwrap();
+    assert_eq!((stats.overall.cancelled, stats.overall.average_processing_ms), (1, Some(2500.0)));
+    assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
+    drop(l);
+    db.drop_db().await;
+}

@@ -98,7 +98,7 @@ const FINAL: &str = "('SUCCEEDED', 'GIVEN_UP', 'ERROR', 'STOPPED')";
 
 /// Fills the time columns of a ledger written before they existed, once.
 fn backfill_times() -> String {
-    let ms = |field: &str| format!("(EXTRACT(EPOCH FROM (doc::jsonb ->> '{field}')::timestamptz) * 1000)::bigint");
+    let ms = |field: &str| format!("floor(EXTRACT(EPOCH FROM (doc::jsonb ->> '{field}')::timestamptz) * 1000)::bigint");
     format!(
         "DO $$ BEGIN
            IF NOT EXISTS (SELECT 1 FROM meta WHERE key = 'job_times') THEN

@@ -124,8 +124,13 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let t = conn.transaction()?;
     if !columns.iter().any(|c| c == "finished_at") {
         // Schema 3: the times statistics and retention read, from each record.
+        // Whole seconds, plus the first three fractional digits: records hold RFC 3339 times
+        // with 0, 3, 6 or 9 of them, truncated to milliseconds as the ledger writes them.
         let ms = |field: &str| {
-            format!("CAST((julianday(json_extract(doc, '$.{field}')) - 2440587.5) * 86400000 AS INTEGER)")
+            format!(
+                "CAST(strftime('%s', json_extract(doc, '$.{field}')) AS INTEGER) * 1000
+                 + CAST(substr(json_extract(doc, '$.{field}'), 21, 3) AS INTEGER)"
+            )
         };
         t.execute_batch(&format!(
             "ALTER TABLE jobs ADD COLUMN started_at INTEGER;
