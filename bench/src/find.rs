@@ -23,7 +23,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     pub jobs: usize,
 
-    /// `sqlite` (a temporary file) or a PostgreSQL server (`postgres://user@host:port/db`).
+    /// `sqlite` (a temporary file), a SQLite file path (kept afterwards), or a PostgreSQL
+    /// server (`postgres://user@host:port/db`).
     #[arg(long, default_value = "sqlite")]
     pub ledger: String,
 
@@ -37,11 +38,14 @@ const TARGET: Duration = Duration::from_millis(100);
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
-    let (location, db) = if args.ledger == "sqlite" {
-        (LedgerLocation::Sqlite(dir.path().join("ledger.sqlite")), None)
-    } else {
-        let db = crate::ledger_db::TempDatabase::create(&args.ledger).await?;
-        (LedgerLocation::parse(&db.url)?, Some(db))
+    let (location, db) = match LedgerLocation::parse(&args.ledger)? {
+        _ if args.ledger == "sqlite" => (LedgerLocation::Sqlite(dir.path().join("ledger.sqlite")), None),
+        LedgerLocation::Postgres(url) => {
+            let db = crate::ledger_db::TempDatabase::create(&url).await?;
+            (LedgerLocation::parse(&db.url)?, Some(db))
+        }
+        // A file of the caller's: kept afterwards, to look at the plans.
+        file => (file, None),
     };
     let result = measure(&args, &location, db.as_ref().map(|d| d.url.clone())).await;
     if let Some(db) = db {
