@@ -567,3 +567,36 @@ async fn a_postgres_ledger_written_before_the_job_times_gains_them() {
     drop(l);
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leaders_firing_one_schedule_at_once_fire_each_due_time_once() {
+    let h = postgres().await;
+    let (a, b) = (h.ledger.clone(), h.reopen().await);
+    let now = Utc::now();
+    let req = NewSchedule {
+        topic: "a/b".parse().unwrap(),
+        properties: Properties::new(),
+        at: None,
+        cron: Some("* * * * * *".into()),
+    };
+    let s = scheduler::new_schedule(req, now - chrono::Duration::seconds(5)).unwrap();
+    a.put_schedule(s).await.unwrap();
+    let next: NextDue = Arc::new(scheduler::next_due);
+    let make: MakeJob = Arc::new(|s: &offloader::protocol::api::Schedule, due: chrono::DateTime<Utc>| {
+        let mut j = job(s.topic.as_str());
+        j.properties.insert(scheduler::SCHEDULE_DUE.into(), due.to_rfc3339().into());
+        Ok(JobRecord::new(&j, Utc::now()))
+    });
+    // Both believe they are elected (an election changing hands): the schedule's row lock
+    // makes one wait, and it then finds nothing due.
+    let (x, y) = tokio::join!(
+        a.fire_schedules(now, next.clone(), make.clone()),
+        b.fire_schedules(now, next.clone(), make.clone())
+    );
+    let (x, y) = (x.unwrap().jobs.len(), y.unwrap().jobs.len());
+    assert!(x == 0 || y == 0, "both fired: {x} and {y}");
+    assert_eq!(x + y, 5, "the due times of the last five seconds, once each");
+    assert_eq!(a.list(JobQuery::default()).await.unwrap().len(), 5);
+    drop((a, b));
+    h.finish().await;
+}
