@@ -92,6 +92,38 @@ async fn every_answer_matches_the_served_openapi_document() {
     assert_eq!(status, 400);
     let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?state=DONE"))).await;
     assert_eq!(status, 400);
+    // findJobs as Sling's: a kind, a pattern, a time range, templates (OR), paging.
+    let search =
+        "/api/jobs?kind=HISTORY&topic=offloader/**&created_after=2020-01-01T00:00:00Z&where=k>=1&where=k=x&limit=1";
+    let (status, found) = api.call(Method::GET, "/api/jobs", http.get(c.url(search))).await;
+    assert_eq!((status, found["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{found}");
+    for bad in ["/api/jobs?nonsense=1", "/api/jobs?where=k", "/api/jobs?kind=SOON"] {
+        let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url(bad))).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    // Statistics, overall and of some topics.
+    let (_, stats) = api.call(Method::GET, "/api/stats", http.get(c.url("/api/stats"))).await;
+    assert!(stats["topics"]["offloader/echo"]["finished"].as_u64() >= Some(1), "{stats}");
+    let (status, _) = api.call(Method::GET, "/api/stats", http.get(c.url("/api/stats?topic=a/*/b"))).await;
+    assert_eq!(status, 400);
+
+    // Schedules: add (and refuse a bad one), list, remove (and a second time, gone).
+    let every_hour = json!({"topic": "offloader/echo", "cron": "0 0 * * * *", "properties": {"k": 2}});
+    let (status, added) =
+        api.call(Method::POST, "/api/schedules", http.post(c.url("/api/schedules")).json(&every_hour)).await;
+    assert_eq!(status, 201, "{added}");
+    let both = json!({"topic": "offloader/echo", "cron": "0 0 * * * *", "at": "2030-01-01T00:00:00Z"});
+    let (status, _) = api.call(Method::POST, "/api/schedules", http.post(c.url("/api/schedules")).json(&both)).await;
+    assert_eq!(status, 400);
+    let (_, list) = api.call(Method::GET, "/api/schedules", http.get(c.url("/api/schedules"))).await;
+    assert_eq!(list["schedules"].as_array().map(Vec::len), Some(1), "{list}");
+    let sid = added["id"].as_str().unwrap().to_owned();
+    let one = format!("/api/schedules/{sid}");
+    let (status, _) = api.call(Method::DELETE, "/api/schedules/{id}", http.delete(c.url(&one))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::DELETE, "/api/schedules/{id}", http.delete(c.url(&one))).await;
+    assert_eq!(status, 404);
 
     // Retry (a succeeded job is refused; a given-up one runs again), retry by filter, remove.
     let retry = "/api/jobs/{id}/retry";

@@ -11,6 +11,8 @@ mod dead_letters;
 pub mod error;
 mod jobs;
 mod openapi;
+mod schedules;
+mod stats;
 mod topics;
 
 use crate::broker::Publisher;
@@ -50,6 +52,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(topics::routes())
         .merge(dead_letters::routes())
+        .merge(stats::routes())
+        .merge(schedules::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)
@@ -58,6 +62,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// This process's own metrics, and the ledger's job statistics per topic (the same on every
+/// leader of a shared ledger).
 async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let ledger = match state.jobs.ledger().stats(None).await {
+        Ok(report) => stats::render_metrics(&report),
+        Err(e) => format!("# the ledger's job statistics are unavailable: {e}\n"),
+    };
+    // The registry ends with OpenMetrics' `# EOF`, which must stay last.
+    let end = text.rfind("# EOF").unwrap_or(text.len());
+    text.insert_str(end, &ledger);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -148,6 +148,29 @@ impl JobManager {
     }
 
     /// The record of a new job, its limits checked.
+    /// Publishes a job already recorded NEW in the ledger (by a schedule's firing, in the
+    /// transaction that advanced the schedule), as `add_job` does after its insert.
+    pub async fn publish_recorded(&self, rec: JobRecord) -> Result<JobRecord, JobError> {
+        self.metrics.jobs_submitted.inc();
+        let sent = match self.ensure_topic(&rec.topic).await {
+            Ok(()) => self.publish(&rec).await.map_err(JobError::from),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
+            Err(e) => {
+                tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
+                self.mark_unsent(rec.id);
+                Ok(rec)
+            }
+        }
+    }
+
+    /// The record of a new job, as `add_job` would make it, without storing it.
+    pub fn new_record(&self, new: NewJob) -> Result<JobRecord, JobError> {
+        self.record(new)
+    }
+
     fn record(&self, new: NewJob) -> Result<JobRecord, JobError> {
         let queue = self.completions.queues().for_topic(&new.topic);
         let max_attempts = new.max_attempts.unwrap_or(queue.retry.max_attempts);

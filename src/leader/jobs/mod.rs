@@ -10,6 +10,8 @@ mod metrics;
 mod poller;
 mod queues;
 mod republisher;
+pub mod retention;
+pub mod scheduler;
 mod waiters;
 
 pub use completions::{Applied, Completions};

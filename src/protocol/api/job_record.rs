@@ -144,6 +144,11 @@ impl JobRecord {
 pub struct JobList {
     pub jobs: Vec<JobRecord>,
     pub counts: BTreeMap<JobState, u64>,
+    /// Where the next page starts (pass it back as `cursor`); absent on the last page. A search
+    /// with property templates examines a bounded window of jobs per page, so a page may hold
+    /// fewer jobs than asked and still have a next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /api/jobs/retry`: the jobs retried, each as it is now (QUEUED).
