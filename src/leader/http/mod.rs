@@ -1,4 +1,5 @@
-//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics.
+//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics; and the web
+//! console at `/` ([`console`]), a page that uses nothing but this API.
 //!
 //! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
 //! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
@@ -7,6 +8,7 @@
 
 mod assets;
 mod auth;
+mod console;
 mod dead_letters;
 pub mod error;
 mod jobs;
@@ -50,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(topics::routes())
         .merge(dead_letters::routes())
+        .merge(console::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)

@@ -26,6 +26,8 @@ answer is `{\"error\": \"...\"}`."
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,
+        assets::list_assets,
+        assets::get_blob,
         assets::reprocess_asset,
         assets::launchers,
         assets::models,
