@@ -2,7 +2,8 @@
 //! against a leader (with a token) and a worker of the real services. Every page loads without
 //! a script error; the Offloading Browser disables a topic on the worker and shows it once the
 //! worker confirms; a dead letter is replayed from Failures; a new job appears in the Jobs list
-//! without a reload; a given-up job is retried from its page; an asset's rendition is drawn.
+//! without a reload; a given-up job is retried, a running one stopped and one removed from their
+//! pages; an asset's rendition is drawn and the asset reprocessed; the pages fit a phone.
 //!
 //! With `OFFLOADER_SCREENSHOTS=1`, each page is saved to `docs/console/<page>.png` (the README
 //! shows them); without, nothing in the tree changes.
@@ -333,6 +334,27 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     p.click("#asset-reprocess").await;
     p.confirm().await;
     p.wait("document.querySelector('#flash').textContent.includes('Workflow started')", "the reprocess started").await;
+
+    // A running job stopped from its page; a job removed from its page.
+    c.also_delete("offloader/sleep");
+    let sleeping = post(&c, "/api/jobs", json!({"topic": "offloader/sleep", "properties": {"ms": 60000}})).await;
+    let sleeping = sleeping["id"].as_str().expect("a job id").to_owned();
+    c.wait_job_until(&sleeping, Duration::from_secs(30), |j| j["state"] == "ACTIVE").await;
+    p.open(&format!("#/jobs/{sleeping}"), "job").await;
+    p.click("#job-stop").await;
+    p.confirm().await;
+    p.wait("document.querySelector('#job-props').dataset.state === 'STOPPED'", "the job stopped").await;
+    assert_eq!(c.job(&sleeping).await["state"], "STOPPED");
+    p.open(&format!("#/jobs/{noop}"), "job").await;
+    p.click("#job-remove").await;
+    p.confirm().await;
+    p.wait(
+        "location.hash === '#/jobs' && document.querySelector('#flash').textContent.includes('removed')",
+        "back to the list, the job removed",
+    )
+    .await;
+    let gone = c.http.get(c.url(&format!("/api/jobs/{noop}"))).send().await.expect("GET the removed job");
+    assert_eq!(gone.status().as_u16(), 404);
 
     // Keyboard: the live toggle pauses and resumes.
     let live = p.b.find(Locator::Css("#live-toggle")).await.expect("the live toggle");

@@ -137,6 +137,20 @@ async fn every_answer_matches_the_served_openapi_document() {
     assert_eq!(status, 200);
     let (status, _) = api.call(Method::POST, reprocess, http.post(c.url("/api/reprocess/content/nothing"))).await;
     assert_eq!(status, 404);
+    // Browsing: one folder of the tree; a bad folder is refused.
+    let (_, folder) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets?folder=/content/docs"))).await;
+    let names: Vec<&str> = folder["assets"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["a.txt", "b.txt"], "{folder}");
+    let (_, root) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets"))).await;
+    assert_eq!(root["folders"][0]["path"], "/content", "{root}");
+    let (status, _) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets?folder=/a/../b"))).await;
+    assert_eq!(status, 400);
+    // Any blob by its reference (bytes, not JSON), and a bad reference.
+    let sha = outcome["original"]["sha256"].as_str().unwrap();
+    let bytes = http.get(c.url(&format!("/api/blobs/{sha}?size=5"))).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"hello");
+    let (status, _) = api.call(Method::GET, "/api/blobs/{sha256}", http.get(c.url("/api/blobs/nothex?size=1"))).await;
+    assert_eq!(status, 400);
     api.call(Method::GET, "/api/launchers", http.get(c.url("/api/launchers"))).await;
     api.call(Method::GET, "/api/models", http.get(c.url("/api/models"))).await;
 
@@ -186,6 +200,10 @@ async fn refusals_for_a_missing_token_are_documented_too() {
     assert_eq!(status, 401);
     let (status, _) =
         api.call(Method::PUT, "/api/assets/{path}", c.http.put(c.url("/api/assets/content/x.txt")).body("x")).await;
+    assert_eq!(status, 401);
+    let zeros = "0".repeat(64);
+    let (status, _) =
+        api.call(Method::GET, "/api/blobs/{sha256}", c.http.get(c.url(&format!("/api/blobs/{zeros}?size=1")))).await;
     assert_eq!(status, 401);
     tokio::time::sleep(Duration::from_millis(10)).await;
     c.finish().await;

@@ -431,4 +431,27 @@ mod tests {
         assert!(asset.job.is_none(), "{asset:?}");
         assert_eq!(asset.original, blob(2));
     }
+
+    #[tokio::test]
+    async fn a_folder_lists_its_subfolders_and_its_own_assets_and_says_when_it_read_too_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.sqlite"), Arc::new(AssetProjection)).unwrap();
+        let repo = AssetRepository::new(ledger);
+        for p in ["/content/dam/a.jpg", "/content/dam/b/c.jpg", "/content/dam/b/d/e.jpg", "/content/dam-x/f.jpg"] {
+            repo.put_original(AssetPath::parse(p).unwrap(), blob(3), "image/jpeg".into()).await.unwrap();
+        }
+        let f = repo.folder("/content/dam/", 100).await.unwrap();
+        assert_eq!(f.path, "/content/dam");
+        let folders: Vec<_> = f.folders.iter().map(|d| (d.path.as_str(), d.assets)).collect();
+        assert_eq!(folders, [("/content/dam/b", 2)]);
+        let assets: Vec<_> = f.assets.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(assets, ["a.jpg"]);
+        assert!(!f.truncated);
+
+        let root = repo.folder("", 100).await.unwrap();
+        assert_eq!(root.path, "/");
+        assert_eq!(root.folders.iter().map(|d| d.assets).collect::<Vec<_>>(), [4]);
+        assert!(repo.folder("/content/dam", 2).await.unwrap().truncated);
+        assert!(repo.folder("/nothing", 10).await.unwrap().folders.is_empty());
+    }
 }

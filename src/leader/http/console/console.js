@@ -205,16 +205,19 @@ function askToken() {
   return tokenAsking;
 }
 
-// Runs a change the user asked for, after confirming; says what happened.
+// Runs a change the user asked for, after confirming; says what happened. True when it was
+// done.
 async function act(question, fn, done) {
-  if (question && !(await confirmAction(question))) return;
+  if (question && !(await confirmAction(question))) return false;
   try {
     const result = await fn();
     if (done) flash(typeof done === "function" ? done(result) : done, "ok");
-    await refreshNow();
   } catch (e) {
     flash(e.message, "error");
+    return false;
   }
+  await refreshNow();
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,7 +492,7 @@ pages.job = {
       <button type="button" data-action="job-retry" id="job-retry" ${RETRYABLE.includes(j.state) ? "" : "disabled"}>Retry</button>
       <button type="button" data-action="job-remove" id="job-remove" class="danger">Remove</button>`);
     const result = j.result ? `${badge(j.result.status)} ${esc(j.result.reason || "")}
-      ${j.result.status === "FAILED" ? (j.result.retry ? "(will retry)" : "(not retried)") : ""}` : "—";
+      ${j.state === "FAILED" && j.next_attempt_at ? "(will be retried)" : ""}` : "—";
     const p = j.progress;
     draw($("#job-detail"), `<section><dl class="props wide" id="job-props" data-state="${esc(j.state)}" data-attempt="${esc(j.attempt)}">
         <dt>State</dt><dd id="job-state">${badge(j.state)}</dd>
@@ -598,6 +601,13 @@ pages.assets = {
   },
 };
 
+// Scalar metadata as a two-column table (what a user scans); nested values as JSON.
+function metadataTable(m) {
+  if (!m || typeof m !== "object" || !Object.keys(m).length) return `<p class="muted">None yet.</p>`;
+  return `<dl class="props wide meta">${Object.keys(m).sort().map((k) => `<dt>${esc(k)}</dt><dd>${
+    m[k] !== null && typeof m[k] === "object" ? `<code>${esc(JSON.stringify(m[k]))}</code>` : esc(m[k])}</dd>`).join("")}</dl>`;
+}
+
 pages.asset = {
   nav: "assets",
   mount(q, path) {
@@ -606,7 +616,7 @@ pages.asset = {
     return `<p><a href="#/assets?folder=${encodeURIComponent(folder)}">← ${esc(folder)}</a></p>
       <h1 class="mono">${esc(path)}</h1>
       <div class="actions"><button type="button" data-action="reprocess" id="asset-reprocess">Reprocess</button></div>
-      <div id="asset-detail"></div><section><h2>Renditions</h2><div id="asset-renditions" class="renditions"></div></section>`;
+      <section><h2>Renditions</h2><div id="asset-renditions" class="renditions"></div></section><div id="asset-detail"></div>`;
   },
   async refresh() {
     const a = await get(`/api/assets${encodeURI(this.path)}`);
@@ -621,7 +631,7 @@ pages.asset = {
         ${badge(job.state)} ${job.error ? esc(job.error) : ""} ${job.model ? `model ${esc(job.model)} v${esc(job.model_version)}` : ""}` : "—"}</dd>
       <dt>Created</dt><dd>${time(a.created_at)}</dd><dt>Modified</dt><dd>${time(a.modified_at)}</dd>
       <dt>Processed</dt><dd>${time(a.processed_at)}</dd></dl>
-      <section><h2>Metadata</h2>${a.metadata && Object.keys(a.metadata).length ? json(a.metadata) : `<p class="muted">None yet.</p>`}</section>
+      <section><h2>Metadata</h2>${metadataTable(a.metadata)}</section>
       ${a.other_outputs.length ? `<section><h2>Other outputs</h2>${payloadTable(a.other_outputs, "outputs")}</section>` : ""}`);
     const rends = a.renditions.map((r) => ({ name: r.name, blob: r.blob, mime: r.mime_type, w: r.width, h: r.height }));
     if (a.mime_type.startsWith("image/")) rends.unshift({ name: "original", blob: a.original, mime: a.mime_type });
@@ -672,6 +682,14 @@ async function route() {
     current = null;
     v.innerHTML = `<h1>Not found</h1><p>No page at ${esc(location.hash)}. <a href="#/">Overview</a></p>`;
     return;
+  }
+  // A message stays with the page it is about, unless the action that gave it navigates
+  // (a removed job goes back to the list).
+  if (flash.keep) {
+    flash.keep = false;
+  } else if (!current || current.name !== r.page) {
+    $("#flash").textContent = "";
+    $("#flash").className = "";
   }
   current = Object.create(pages[r.page]);
   current.name = r.page;
@@ -734,7 +752,12 @@ document.addEventListener("click", (ev) => {
     case "job-remove":
       act(`Remove job ${page.id} from the ledger? This cannot be undone.`,
         () => api("DELETE", `/api/jobs/${encodeURIComponent(page.id)}`), "Job removed.")
-        .then(() => { if (current === page) location.hash = "#/jobs"; });
+        .then((removed) => {
+          if (removed && current === page) {
+            flash.keep = true;
+            location.hash = "#/jobs";
+          }
+        });
       break;
     case "retry-matching": {
       const p = page.query();
