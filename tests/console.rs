@@ -259,6 +259,7 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
         "the new job in the list",
     )
     .await;
+    p.wait("window.__jobEvents > 0", "a job change pushed by GET /api/events").await;
     p.screenshot("jobs").await;
 
     // Failures: the new job, dead-lettered from its queue (nobody consumes it now), is replayed.

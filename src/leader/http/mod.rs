@@ -11,6 +11,7 @@ mod auth;
 mod console;
 mod dead_letters;
 pub mod error;
+mod events;
 mod jobs;
 mod openapi;
 mod topics;
@@ -44,6 +45,9 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Largest asset upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Cancelled when the leader stops: endless answers (the events stream) end with it, or the
+    /// server's graceful shutdown would wait for them forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -53,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(topics::routes())
         .merge(dead_letters::routes())
         .merge(console::routes())
+        .merge(events::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)

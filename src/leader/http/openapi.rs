@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, dead_letters, jobs, topics};
+use super::{assets, dead_letters, events, jobs, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -23,6 +23,7 @@ answer is `{\"error\": \"...\"}`."
         jobs::retry_job,
         jobs::retry_jobs,
         jobs::remove_job,
+        events::events,
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,

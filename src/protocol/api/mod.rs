@@ -16,7 +16,7 @@ pub use asset::{
     Asset, AssetChange, AssetEntry, AssetFolder, AssetJob, FolderEntry, IngestOutcome, RenditionRecord, StartedJob,
 };
 pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
-pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
+pub use job_record::{JobEvent, JobList, JobRecord, RetriedJobs, WorkerRef};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,

@@ -803,10 +803,28 @@ function setLive(on) {
   if (on) refreshNow();
 }
 
+// Job changes pushed by the leader (GET /api/events): the pages about jobs redraw at once
+// instead of on the next poll. Polling stays, for everything else and for when the stream is
+// down (EventSource reconnects by itself).
+const JOB_PAGES = ["overview", "jobs", "job", "failures", "asset"];
+let pushed = null;
+
+function listenForJobs() {
+  if (!window.EventSource) return;
+  const source = new EventSource("/api/events");
+  source.addEventListener("job", () => {
+    window.__jobEvents = (window.__jobEvents || 0) + 1;
+    if (!live || !current || !JOB_PAGES.includes(current.name) || anyDialogOpen()) return;
+    clearTimeout(pushed);
+    pushed = setTimeout(refreshNow, 150);
+  });
+}
+
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   $("#live-toggle").addEventListener("click", () => setLive(!live));
   $("#token-button").addEventListener("click", () => askToken().then(() => refreshNow()));
   setLive(true);
+  listenForJobs();
   route();
 });
