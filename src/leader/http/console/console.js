@@ -317,7 +317,7 @@ function enablementText(e) {
 
 function instanceCard(i, leaderId) {
   const marks = [
-    i.id === leaderId || i.leader ? `<span class="mark leader">leader</span>` : "",
+    i.id === leaderId || i.leader ? `<span class="mark leader" title="holds the cluster's duties">elected</span>` : "",
     i.current ? `<span class="mark current">current</span>` : "",
     i.draining ? `<span class="mark draining">draining</span>` : "",
   ].join(" ");
@@ -362,7 +362,7 @@ pages.offloading = {
         const pending = pendingCells.get(pattern + "\n" + inst.id);
         const buttons = states.map((s) => `<button type="button" class="seg" data-action="topic-state"
           data-key="cell ${esc(pattern)} ${esc(inst.id)} ${s}" data-topic="${esc(pattern)}" data-instance="${esc(inst.id)}"
-          data-set="${s}" aria-pressed="${c.state === s}" ${pending ? "disabled" : ""}
+          data-set="${s}" aria-pressed="${c.state === s}" ${pending ? `aria-disabled="true"` : ""}
           title="${s === "enabled" ? "Enable" : s === "disabled" ? "Disable" : "Make exclusive"} ${esc(pattern)} on ${esc(inst.name)}"
           >${s[0].toUpperCase() + s.slice(1)}</button>`).join("");
         return `<td class="cell st-${esc(c.state)}" data-topic="${esc(pattern)}" data-instance="${esc(inst.name)}"
@@ -739,7 +739,10 @@ document.addEventListener("click", (ev) => {
   const d = el.dataset;
   switch (d.action) {
     case "topic-state":
-      if (el.getAttribute("aria-pressed") !== "true") changeTopic(d.topic, d.instance, d.set);
+      // aria-disabled rather than disabled while a change is pending: the button keeps focus.
+      if (el.getAttribute("aria-pressed") !== "true" && el.getAttribute("aria-disabled") !== "true") {
+        changeTopic(d.topic, d.instance, d.set);
+      }
       break;
     case "job-stop":
       act(`Stop job ${page.id}? It ends STOPPED and is not retried.`,
