@@ -357,7 +357,13 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     let gone = c.http.get(c.url(&format!("/api/jobs/{noop}"))).send().await.expect("GET the removed job");
     assert_eq!(gone.status().as_u16(), 404);
 
-    // Keyboard: the live toggle pauses and resumes.
+    // Keyboard: the skip link moves the focus to the page (without changing the route), and
+    // the live toggle pauses and resumes.
+    let hash = p.js("return location.hash").await;
+    let skip = p.b.find(Locator::Css("a.skip")).await.expect("the skip link");
+    skip.send_keys("\u{E007}").await.expect("Enter on the skip link");
+    p.wait("document.activeElement === document.querySelector('#view')", "the focus on the page").await;
+    assert_eq!(p.js("return location.hash").await, hash);
     let live = p.b.find(Locator::Css("#live-toggle")).await.expect("the live toggle");
     live.send_keys("\u{E007}").await.expect("Enter on the live toggle");
     p.wait("document.querySelector('#live-toggle').getAttribute('aria-pressed') === 'false'", "paused").await;

@@ -781,6 +781,10 @@ document.addEventListener("click", (ev) => {
         () => api("POST", `/api/reprocess${encodeURI(page.path)}`),
         (o) => (o.job ? `Workflow started: job ${o.job.id}.` : `No job started${o.workflow_error ? ": " + o.workflow_error : "."}`));
       break;
+    case "skip":
+      // The hash is the route, so the skip link moves the focus instead of going to #view.
+      view().focus();
+      break;
     case "download":
       download(d.path, d.sha, d.name).catch((e) => flash(e.message, "error"));
       break;
