@@ -262,24 +262,46 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     p.wait("window.__jobEvents > 0", "a job change pushed by GET /api/events").await;
     p.screenshot("jobs").await;
 
-    // Failures: the new job, dead-lettered from its queue (nobody consumes it now), is replayed.
+    // Failures: the new job and another, dead-lettered from their queue (nobody consumes it
+    // now): one shown and discarded, the other replayed.
+    let doomed = submit(&c, "offloader/noop", None).await;
     let ch = common::cluster::raw_channel(&c.amqp).await;
     let queue = format!("{}.jobs.offloader.noop", c.namespace);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let got = loop {
-        if let Some(m) =
-            ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.expect("basic.get")
-        {
-            break m;
+    let mut rejected = 0;
+    while rejected < 2 {
+        match ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.expect("basic.get") {
+            Some(m) => {
+                m.delivery.acker.nack(BasicNackOptions { multiple: false, requeue: false }).await.expect("nack");
+                rejected += 1;
+            }
+            None => {
+                assert!(Instant::now() < deadline, "jobs {late} and {doomed} never reached their queue");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
-        assert!(Instant::now() < deadline, "job {late} never reached its queue");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    got.delivery.acker.nack(BasicNackOptions { multiple: false, requeue: false }).await.expect("nack");
+    }
     p.open("#/failures", "failures").await;
     let row = format!("tr[data-message='{late}']");
-    p.wait(&format!("document.querySelector(\"{row}\")"), "the dead letter in Failures").await;
+    let other = format!("tr[data-message='{doomed}']");
+    p.wait(
+        &format!("document.querySelector(\"{row}\") && document.querySelector(\"{other}\")"),
+        "the dead letters in Failures",
+    )
+    .await;
     p.screenshot("failures").await;
+    p.click(&format!("{other} a[href^='#/failures/']")).await;
+    p.wait(
+        &format!("document.querySelector('#view').dataset.page === 'deadLetter' && document.querySelector('pre.preview') && document.querySelector('pre.preview').textContent.includes('{doomed}')"),
+        "the dead letter shown with its preview",
+    )
+    .await;
+    p.no_errors("a dead letter's page").await;
+    p.click("button[data-action=dead-discard]").await;
+    p.confirm().await;
+    p.wait("document.querySelector('#flash').textContent.includes('Discarded')", "the dead letter discarded").await;
+    p.open("#/failures", "failures").await;
+    p.wait(&format!("!document.querySelector(\"{other}\")"), "the discarded dead letter gone").await;
     p.click(&format!("{row} button[data-action=dead-replay]")).await;
     p.confirm().await;
     p.wait(
