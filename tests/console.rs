@@ -329,6 +329,15 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     let again = c.wait_job_until(&failing, Duration::from_secs(30), |j| j["attempt"].as_u64() > Some(attempt)).await;
     assert!(again["retries"].as_u64() >= Some(1), "{again}");
     p.wait("document.querySelector('#job-props').dataset.state === 'GIVEN_UP'", "the retried job given up again").await;
+    // And again with the bulk retry of the jobs the list's filters select.
+    let second = c.job(&failing).await["attempt"].as_u64().expect("an attempt number");
+    p.open("#/jobs?state=GIVEN_UP&topic=offloader/fail", "jobs").await;
+    p.wait(&format!("document.querySelector(\"tr[data-job='{failing}']\")"), "the given-up job in the filtered list")
+        .await;
+    p.click("#retry-matching").await;
+    p.confirm().await;
+    p.wait("document.querySelector('#flash').textContent.includes('1 job(s) queued again')", "the bulk retry").await;
+    c.wait_job_until(&failing, Duration::from_secs(30), |j| j["attempt"].as_u64() > Some(second)).await;
 
     // Assets: browse to the photo; its rendition thumbnails are really drawn.
     p.open("#/assets?folder=/content/dam/console", "assets").await;
