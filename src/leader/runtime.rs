@@ -317,6 +317,7 @@ pub async fn start(
                 metrics,
                 token: config.token.clone(),
                 max_upload_bytes: config.max_upload_bytes,
+                shutdown: cancel.clone(),
             });
             let cancel = cancel.clone();
             tasks.push(tokio::spawn(async move {

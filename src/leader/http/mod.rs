@@ -1,4 +1,5 @@
-//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics.
+//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics; and the web
+//! console at `/` ([`console`]), a page that uses nothing but this API.
 //!
 //! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
 //! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
@@ -7,8 +8,10 @@
 
 mod assets;
 mod auth;
+mod console;
 mod dead_letters;
 pub mod error;
+mod events;
 mod jobs;
 mod openapi;
 mod schedules;
@@ -44,6 +47,9 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Largest asset upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Cancelled when the leader stops: endless answers (the events stream) end with it, or the
+    /// server's graceful shutdown would wait for them forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -54,6 +60,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(dead_letters::routes())
         .merge(stats::routes())
         .merge(schedules::routes())
+        .merge(console::routes())
+        .merge(events::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)

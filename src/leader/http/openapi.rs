@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, dead_letters, jobs, schedules, stats, topics};
+use super::{assets, dead_letters, events, jobs, schedules, stats, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -27,9 +27,12 @@ answer is `{\"error\": \"...\"}`."
         schedules::list_schedules,
         schedules::add_schedule,
         schedules::remove_schedule,
+        events::events,
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,
+        assets::list_assets,
+        assets::get_blob,
         assets::reprocess_asset,
         assets::launchers,
         assets::models,

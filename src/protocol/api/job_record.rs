@@ -156,3 +156,15 @@ pub struct JobList {
 pub struct RetriedJobs {
     pub jobs: Vec<JobRecord>,
 }
+
+/// One event of `GET /api/events` (`event: job`): a job that is new or whose state or attempt
+/// changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobEvent {
+    pub id: JobId,
+    pub topic: Topic,
+    pub state: JobState,
+    pub attempt: u32,
+    /// When the leader saw the change.
+    pub at: DateTime<Utc>,
+}

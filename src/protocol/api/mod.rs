@@ -14,9 +14,11 @@ mod stats;
 mod topics;
 mod topology;
 
-pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
+pub use asset::{
+    Asset, AssetChange, AssetEntry, AssetFolder, AssetJob, FolderEntry, IngestOutcome, RenditionRecord, StartedJob,
+};
 pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
-pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
+pub use job_record::{JobEvent, JobList, JobRecord, RetriedJobs, WorkerRef};
 pub use schedule::{NewSchedule, Schedule, ScheduleList};
 pub use stats::{JobStatistics, StatsReport};
 pub use topics::{QueueView, TopicsReport};
