@@ -8,6 +8,8 @@ pub enum BrokerError {
         "cannot reach RabbitMQ at {url} within {waited:?}: {reason} (is it running? `scripts/services` starts one)"
     )]
     Unreachable { url: String, waited: Duration, reason: String },
+    #[error("invalid RabbitMQ URL: {0}")]
+    BadUrl(String),
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
     #[error("RabbitMQ connection pool: {0}")]

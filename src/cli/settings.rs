@@ -11,7 +11,10 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// RabbitMQ URL, `amqp://user:pass@host:port/vhost`.
+    /// RabbitMQ URL, `amqp://user:pass@host:port/vhost`; for a RabbitMQ cluster, several
+    /// nodes separated by commas (`amqp://u:p@h1:5672/vh,h2:5672,h3:5672`: later entries may
+    /// leave out the scheme, credentials and vhost, taken from the first). Connections go to
+    /// the nodes in turn and fail over to the next when one is down (docs/deploy.md).
     #[arg(
         long,
         global = true,
