@@ -52,6 +52,10 @@ impl PrivateRabbit {
         PrivateRabbit { dir, port, dist_port: free_port(), node, child: None, starts: 0, home }
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The Erlang node name, `offloader-test-…@localhost`.
     pub fn node(&self) -> &str {
         &self.node
