@@ -32,7 +32,7 @@ impl BrokerConfig {
 
     /// The URL (every node of it) with passwords hidden, for logs and error messages.
     pub fn redacted_url(&self) -> String {
-        self.url.split(',').map(|node| redact(node.trim())).collect::<Vec<_>>().join(",")
+        redact_list(&self.url)
     }
 
     /// The complete URL of every node, in the order given.
