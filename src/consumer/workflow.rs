@@ -105,7 +105,7 @@ impl JobConsumer for WorkflowConsumer {
         let limits = self.limits;
         let processed = match ctx.run_blocking(move || plan.run(&bytes, &limits)).await {
             Ok(Ok(out)) => out,
-            Ok(Err(e)) => return JobResult::cancel(format!("{}: {e}", contract.payload)),
+            Ok(Err(e)) => return JobResult::cancel(super::plan::refusal(contract.payload.as_str(), &e)),
             Err(result) => return result,
         };
         ctx.increment_progress(1);

@@ -24,6 +24,7 @@ mod error;
 mod exif_fields;
 mod jpeg;
 mod limits;
+pub mod media;
 mod metadata;
 mod pipeline;
 mod pixels;
@@ -36,6 +37,7 @@ mod spec;
 
 pub use error::EngineError;
 pub use limits::Limits;
+pub use media::{sniff_mime, MediaType, SNIFF_LEN};
 pub use metadata::{ColorType, ExifData, ImageFormat, Metadata};
 pub use pipeline::{render_with, Tuning};
 pub use pixels::{Layout, RawImage};
