@@ -85,3 +85,33 @@ async fn the_mime_type_comes_from_the_bytes_and_an_unsupported_one_is_a_recorded
     assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
     finish(c).await;
 }
+
+fn rendition_size(asset: &Value, name: &str) -> (u64, u64) {
+    let r = asset["renditions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no rendition {name}: {asset}"));
+    (r["width"].as_u64().unwrap_or(0), r["height"].as_u64().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_size_jpegs_get_every_rendition_within_the_workers_memory_budget() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    // 256 MiB: less than either photo takes decoded at full size (302 MB and 454 MB).
+    let worker = c.start_worker("w1", &["--max-memory", "256MiB"]).await;
+    for (w, h, web) in [(12000u16, 8400u16, (1280, 896)), (14204, 10652, (1280, 960))] {
+        let path = format!("/content/dam/camera/{w}x{h}.jpg");
+        put(&c, &path, offloader_renditions::synth::grey_jpeg(w, h)).await;
+        let asset = asset_when_processed(&c, &path).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        assert_eq!(
+            (asset["metadata"]["width"].as_u64(), asset["metadata"]["height"].as_u64()),
+            (Some(w.into()), Some(h.into()))
+        );
+        assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg"), web, "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.thumbnail.48.48.png").0, 48, "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    }
+    finish(c).await;
+}

@@ -23,7 +23,7 @@ pub enum EngineError {
     InputTooLarge { size: u64, max_input_bytes: u64 },
 
     /// Decoding would need more memory than allowed.
-    #[error("decoding would exceed the memory limit of {max_alloc} bytes: {detail}")]
+    #[error("over the memory budget of {max_alloc} bytes (the worker's --max-memory): {detail}")]
     AllocLimit { max_alloc: u64, detail: String },
 
     /// The data ends before the image does.

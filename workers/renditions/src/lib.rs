@@ -34,6 +34,8 @@ mod resize;
 mod scans;
 mod sniff;
 mod spec;
+#[doc(hidden)]
+pub mod synth;
 
 pub use error::EngineError;
 pub use limits::Limits;
