@@ -115,3 +115,79 @@ async fn camera_size_jpegs_get_every_rendition_within_the_workers_memory_budget(
     }
     finish(c).await;
 }
+
+/// A 16-bit RGB TIFF, LZW-compressed, of two pages (the second smaller).
+fn tiff16_two_pages(w: u32, h: u32) -> Vec<u8> {
+    use tiff::encoder::{colortype, Compression, TiffEncoder};
+    let page = |w: u32, h: u32| -> Vec<u16> {
+        (0..w * h).flat_map(|i| [((i % w) * 100) as u16, ((i / w) * 150) as u16, 30_000]).collect()
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new(&mut out).expect("tiff encoder").with_compression(Compression::Lzw);
+    enc.write_image::<colortype::RGB16>(w, h, &page(w, h)).expect("page 1");
+    enc.write_image::<colortype::RGB16>(40, 30, &page(40, 30)).expect("page 2");
+    out.into_inner()
+}
+
+fn encoded(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([x as u8, y as u8, 60, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    match format {
+        image::ImageFormat::WebP => {
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+                .encode(img.as_raw(), w, h, image::ExtendedColorType::Rgba8)
+                .expect("webp");
+        }
+        image::ImageFormat::Bmp => {
+            image::DynamicImage::ImageRgba8(img).to_rgb8().write_to(&mut out, format).expect("bmp")
+        }
+        _ => img.write_to(&mut out, format).expect("encoding"),
+    }
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiff_webp_gif_and_bmp_get_renditions_and_a_corrupt_copy_a_recorded_reason() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let mut worker = c.start_worker("w1", &[]).await;
+    let cases = [
+        ("scan.tif", tiff16_two_pages(900, 600), "image/tiff", "tiff", (900u32, 600u32), 16),
+        ("logo.webp", encoded(640, 480, image::ImageFormat::WebP), "image/webp", "webp", (640, 480), 8),
+        ("anim.gif", encoded(320, 200, image::ImageFormat::Gif), "image/gif", "gif", (320, 200), 8),
+        ("old.bmp", encoded(500, 400, image::ImageFormat::Bmp), "image/bmp", "bmp", (500, 400), 8),
+    ];
+    for (name, bytes, mime, format, (w, h), depth) in &cases {
+        let path = format!("/content/dam/formats/{name}");
+        let outcome = put(&c, &path, bytes.clone()).await;
+        assert_eq!(outcome["mime_type"], *mime, "{outcome}");
+        let asset = asset_when_processed(&c, &path).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        let m = &asset["metadata"];
+        assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(u64::from(*w)), Some(u64::from(*h))), "{asset}");
+        assert_eq!(m["format"], *format, "{asset}");
+        assert_eq!(m["bit_depth"], *depth, "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg"), (u64::from(*w), u64::from(*h)), "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.thumbnail.48.48.png").0, 48, "{asset}");
+    }
+    // A corrupt copy of each: the magic kept, the rest scrambled. CANCEL with the reason.
+    for (name, bytes, mime, ..) in &cases {
+        let mut corrupt = bytes.clone();
+        for (i, b) in corrupt.iter_mut().enumerate().skip(16) {
+            *b = (i as u8).wrapping_mul(151) ^ 0x5A;
+        }
+        let path = format!("/content/dam/formats/corrupt-{name}");
+        let outcome = put(&c, &path, corrupt).await;
+        assert_eq!(outcome["mime_type"], *mime, "still sniffed from the magic: {outcome}");
+        let asset = asset_when_processed(&c, &path).await;
+        assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
+        let error = asset["job"]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("Source") && error.contains(&path), "the reason on the asset: {asset}");
+        let job = c.job(asset["job"]["id"].as_str().unwrap_or_default()).await;
+        assert_eq!(job["result"]["status"], "CANCEL", "{job}");
+        assert_eq!(job["attempt"], 1, "not retried: {job}");
+    }
+    assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
+    finish(c).await;
+}
