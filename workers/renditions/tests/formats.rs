@@ -78,8 +78,10 @@ fn bmp(w: u32, h: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-/// Every case: name, bytes, displayed size, format name, bit depth.
-fn cases() -> Vec<(&'static str, Vec<u8>, (u32, u32), &'static str, u8)> {
+/// One case: name, bytes, displayed size, format name, bit depth.
+type Case = (&'static str, Vec<u8>, (u32, u32), &'static str, u8);
+
+fn cases() -> Vec<Case> {
     vec![
         ("tiff 8-bit LZW", tiff_rgb8(600, 400, Compression::Lzw), (600, 400), "tiff", 8),
         ("tiff 8-bit deflate", tiff_rgb8(600, 400, Compression::Deflate(DeflateLevel::Fast)), (600, 400), "tiff", 8),
