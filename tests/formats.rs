@@ -191,3 +191,77 @@ async fn tiff_webp_gif_and_bmp_get_renditions_and_a_corrupt_copy_a_recorded_reas
     assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
     finish(c).await;
 }
+
+/// A 2-second 320x240 test video made by ffmpeg (installed by scripts/services).
+fn test_video(container: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join(format!("clip.{container}"));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2"])
+        .arg(&file)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run ffmpeg ({e}): install it with scripts/services"));
+    assert!(status.success(), "ffmpeg could not make the test video (install it with scripts/services)");
+    std::fs::read(&file).expect("the test video")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdfs_and_videos_get_a_rendered_page_or_poster_frame_and_their_information() {
+    use offloader_renditions::synth::{encrypted_pdf, pdf};
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let mut worker = c.start_worker("w1", &[]).await;
+
+    let path = "/content/dam/docs/report.pdf";
+    let outcome = put(&c, path, pdf("Annual report", "Ada Lovelace", 4)).await;
+    assert_eq!(outcome["mime_type"], "application/pdf");
+    assert_eq!(outcome["launcher"], "dam_update_asset_create", "{outcome}");
+    let asset = asset_when_processed(&c, path).await;
+    assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+    let m = &asset["metadata"];
+    assert_eq!(m["format"], "pdf", "{asset}");
+    assert_eq!(m["document"]["pages"], 4, "{asset}");
+    assert_eq!(m["document"]["title"], "Annual report", "{asset}");
+    assert_eq!(m["document"]["author"], "Ada Lovelace", "{asset}");
+    assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg").1, 1280, "{asset}");
+    assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+
+    for (name, container, mime, format) in
+        [("clip.mp4", "mp4", "video/mp4", "mp4"), ("clip.webm", "webm", "video/webm", "webm")]
+    {
+        let path = format!("/content/dam/videos/{name}");
+        let outcome = put(&c, &path, test_video(container)).await;
+        assert_eq!(outcome["mime_type"], mime, "{outcome}");
+        let asset = asset_when_processed(&c, &path).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        let m = &asset["metadata"];
+        assert_eq!(m["format"], format, "{asset}");
+        assert_eq!((m["video"]["width"].as_u64(), m["video"]["height"].as_u64()), (Some(320), Some(240)), "{asset}");
+        assert_eq!(m["video"]["fps"], 25.0, "{asset}");
+        assert!(m["video"]["duration"].as_f64().is_some_and(|d| (d - 2.0).abs() < 0.1), "{asset}");
+        assert!(m["video"]["codec"].as_str().is_some_and(|c| !c.is_empty()), "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg"), (320, 240), "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    }
+
+    // Encrypted and broken files: the reason on the asset; the worker goes on.
+    let mut broken = pdf("t", "a", 1);
+    broken.truncate(40);
+    let mut scrambled = test_video("mp4");
+    for (i, b) in scrambled.iter_mut().enumerate().skip(32) {
+        *b = (i as u8).wrapping_mul(151) ^ 0x5A;
+    }
+    for (path, bytes, label, words) in [
+        ("/content/dam/docs/secret.pdf", encrypted_pdf(), "SourceUnsupported", "encrypted PDF"),
+        ("/content/dam/docs/broken.pdf", broken, "SourceCorrupt", "pdf"),
+        ("/content/dam/videos/broken.mp4", scrambled, "SourceCorrupt", "video"),
+    ] {
+        put(&c, path, bytes).await;
+        let asset = asset_when_processed(&c, path).await;
+        assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
+        let error = asset["job"]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with(&format!("{label}: {path}")) && error.contains(words), "{path}: {asset}");
+    }
+    assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
+    finish(c).await;
+}

@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_MAX_MEMORY", default_value = "1GiB", value_parser = parse_bytes)]
     max_memory: u64,
 
+    /// Longest one call of an external program (pdftoppm, pdfinfo, ffmpeg, ffprobe) may run
+    /// for a PDF or a video before it is killed and the asset refused (SourceTimeout).
+    #[arg(long, env = "OFFLOADER_MAX_TOOL_TIME", default_value = "60s", value_parser = parse_duration)]
+    max_tool_time: Duration,
+
     /// A directory of workflow model files (`*.json`), added to the built-ins: the models
     /// this worker can run for jobs that name a model without carrying it (an offload step
     /// with `include_model = false`). Give it the same folder as the leader's --models.
@@ -140,7 +145,11 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => read_config(path)?,
         None => ConsumerManager::default(),
     };
-    let limits = Limits { max_alloc: args.max_memory, ..Limits::default() };
+    let limits = Limits {
+        max_alloc: args.max_memory,
+        tool_timeout_secs: args.max_tool_time.as_secs().max(1),
+        ..Limits::default()
+    };
     let registry = registry(&args.consume, args.models.as_deref(), limits)?;
     let stop = shutdown::on_signal();
     let broker = global.broker("worker").await?;

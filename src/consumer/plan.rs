@@ -115,6 +115,7 @@ pub fn refusal(asset: &str, e: &EngineError) -> String {
         "truncated" | "corrupt" => "SourceCorrupt",
         "invalid_spec" => "InvalidRendition",
         "timeout" => "SourceTimeout",
+        "io" => "EngineFailure",
         "tool_missing" => "ToolMissing",
         _ => "EngineFailure",
     };

@@ -45,6 +45,18 @@ pub enum EngineError {
     /// Resampling failed (an engine bug rather than a bad input; reported, never a panic).
     #[error("resizing failed: {detail}")]
     Resize { detail: String },
+
+    /// An external program (PDF, video) ran past its time limit and was killed.
+    #[error("{tool} did not finish within {secs} s and was stopped")]
+    Timeout { tool: String, secs: u64 },
+
+    /// The engine's own file or process handling failed (a full disk, no temporary directory).
+    #[error("engine I/O failed: {detail}")]
+    Io { detail: String },
+
+    /// An external program the format needs is not installed on this machine.
+    #[error("{tool} is not installed on this worker (Debian package {package}; scripts/services installs it)")]
+    ToolMissing { tool: String, package: String },
 }
 
 impl EngineError {
@@ -68,6 +80,9 @@ impl EngineError {
             EngineError::InvalidSpec { .. } => "invalid_spec",
             EngineError::Encode { .. } => "encode",
             EngineError::Resize { .. } => "resize",
+            EngineError::Timeout { .. } => "timeout",
+            EngineError::Io { .. } => "io",
+            EngineError::ToolMissing { .. } => "tool_missing",
         }
     }
 }

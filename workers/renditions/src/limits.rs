@@ -22,13 +22,16 @@ pub struct Limits {
     /// own working memory. An image that cannot be decoded within it is refused before the
     /// allocation.
     pub max_alloc: u64,
+    /// Longest an external program (`pdftoppm`, `pdfinfo`, `ffmpeg`, `ffprobe`) may run for one
+    /// call, in seconds; past it the program is killed and the input refused.
+    pub tool_timeout_secs: u64,
 }
 
 impl Default for Limits {
-    /// 1 gigapixel, 256 MiB of input, a 1 GiB memory budget. A 151-megapixel camera JPEG fits
+    /// 1 gigapixel, 256 MiB of input, a 1 GiB memory budget, 60 s per external program. A 151-megapixel camera JPEG fits
     /// (shrunk on load to the renditions' scale); a 20000x20000 PNG (1.2 GB decoded) does not.
     fn default() -> Self {
-        Limits { max_pixels: 1_000_000_000, max_input_bytes: 256 << 20, max_alloc: 1 << 30 }
+        Limits { max_pixels: 1_000_000_000, max_input_bytes: 256 << 20, max_alloc: 1 << 30, tool_timeout_secs: 60 }
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
         has_alpha: header.has_alpha,
         orientation,
         exif,
+        document: None,
+        video: None,
     })
 }
 
@@ -94,6 +96,10 @@ fn image_header(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<He
 
 pub(crate) fn image_format(f: ImageFormat) -> image::ImageFormat {
     match f {
+        // Never sniffed as raster images: `process` hands them to their programs first.
+        ImageFormat::Pdf | ImageFormat::Mp4 | ImageFormat::QuickTime | ImageFormat::Matroska | ImageFormat::WebM => {
+            image::ImageFormat::Png
+        }
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Gif => image::ImageFormat::Gif,

@@ -42,3 +42,62 @@ pub fn grey_jpeg(width: u16, height: u16) -> Vec<u8> {
     out.extend([0xFF, 0xD9]);
     out
 }
+
+/// A valid PDF of `pages` US-letter pages (the first with a filled rectangle), with a title and
+/// an author in its document information, written by hand with a correct cross-reference table.
+pub fn pdf(title: &str, author: &str, pages: usize) -> Vec<u8> {
+    pdf_with(title, author, pages, None)
+}
+
+/// A PDF that claims to be encrypted with the standard security handler and a user password:
+/// readers refuse it without the password.
+pub fn encrypted_pdf() -> Vec<u8> {
+    pdf_with("secret", "nobody", 1, Some("<< /Filter /Standard /V 1 /R 2 /O <0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef> /U <fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210> /P -4 >>"))
+}
+
+fn pdf_with(title: &str, author: &str, pages: usize, encrypt: Option<&str>) -> Vec<u8> {
+    let pages = pages.max(1);
+    let mut objects: Vec<String> = Vec::new();
+    // 1: catalog, 2: page tree, 3: info, 4: content of page 1, then one object per page.
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 5 + i)).collect();
+    objects.push("<< /Type /Catalog /Pages 2 0 R >>".into());
+    objects.push(format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")));
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
+    objects.push(format!("<< /Title ({}) /Author ({}) >>", esc(title), esc(author)));
+    let content = "0.2 0.4 0.8 rg 72 72 468 648 re f";
+    objects.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()));
+    for i in 0..pages {
+        let contents = if i == 0 { " /Contents 4 0 R" } else { "" };
+        objects.push(format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792]{contents} >>"));
+    }
+    if let Some(e) = encrypt {
+        objects.push(e.to_string());
+    }
+    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    let encrypt_ref = if encrypt.is_some() {
+        format!(
+            " /Encrypt {} 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]",
+            objects.len()
+        )
+    } else {
+        String::new()
+    };
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R /Info 3 0 R{encrypt_ref} >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
