@@ -265,3 +265,34 @@ async fn pdfs_and_videos_get_a_rendered_page_or_poster_frame_and_their_informati
     assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
     finish(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmp_iptc_and_the_icc_profile_name_land_in_the_assets_metadata() {
+    use offloader_renditions::synth::{described_jpeg, grey_jpeg};
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let worker = c.start_worker("w1", &[]).await;
+    let path = "/content/dam/photos/described.jpg";
+    let bytes = described_jpeg(
+        &grey_jpeg(800, 600),
+        "Beach & sea",
+        "Ada Lovelace",
+        &["beach", "été"],
+        "© 2024 Ada",
+        "Display P3",
+    );
+    put(&c, path, bytes).await;
+    let asset = asset_when_processed(&c, path).await;
+    assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+    let m = &asset["metadata"];
+    assert_eq!(m["xmp"]["title"], "Beach & sea", "{asset}");
+    assert_eq!(m["xmp"]["creator"], serde_json::json!(["Ada Lovelace"]), "{asset}");
+    assert_eq!(m["xmp"]["subject"], serde_json::json!(["beach", "été"]), "{asset}");
+    assert_eq!(m["xmp"]["rights"], "© 2024 Ada", "{asset}");
+    assert_eq!(m["iptc"]["object_name"], "Beach & sea", "{asset}");
+    assert_eq!(m["iptc"]["keywords"], serde_json::json!(["beach", "été"]), "{asset}");
+    assert_eq!(m["iptc"]["copyright"], "© 2024 Ada", "{asset}");
+    assert_eq!(m["icc_profile"], "Display P3", "{asset}");
+    assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    finish(c).await;
+}

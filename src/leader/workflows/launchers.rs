@@ -235,7 +235,9 @@ mod tests {
         let l = d.find(AssetEvent::Created, "/content/dam/a.jpg", "image/jpeg").unwrap();
         assert_eq!(l.workflow, DAM_UPDATE_ASSET_OFFLOADING);
         assert!(d.find(AssetEvent::Modified, "/content/dam/a.jpg", "image/png").is_some());
-        assert!(d.find(AssetEvent::Created, "/content/dam/a.pdf", "application/pdf").is_none());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.pdf", "application/pdf").is_some());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.mov", "video/quicktime").is_some());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.txt", "text/plain").is_none());
         assert!(d.find(AssetEvent::Created, "/var/a.jpg", "image/jpeg").is_none());
     }
 

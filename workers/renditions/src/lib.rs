@@ -21,6 +21,7 @@
 //! ```
 
 mod decode;
+mod embedded;
 mod encode;
 mod error;
 mod exif_fields;
@@ -40,6 +41,7 @@ mod spec;
 #[doc(hidden)]
 pub mod synth;
 
+pub use embedded::{Iptc, Xmp};
 pub use error::EngineError;
 pub use limits::Limits;
 pub use media::{sniff_mime, MediaType, SNIFF_LEN};

@@ -101,6 +101,15 @@ pub struct Metadata {
     pub orientation: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exif: Option<ExifData>,
+    /// Dublin Core fields of the XMP packet (JPEG APP1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmp: Option<crate::embedded::Xmp>,
+    /// Basic IPTC-IIM fields (JPEG APP13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptc: Option<crate::embedded::Iptc>,
+    /// The embedded ICC profile's description, e.g. `sRGB IEC61966-2.1` (JPEG APP2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icc_profile: Option<String>,
     /// A PDF's document information (from `pdfinfo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentInfo>,

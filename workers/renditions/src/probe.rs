@@ -28,6 +28,11 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
     let orientation = exif.as_ref().and_then(|e| e.orientation).unwrap_or(1);
     let (width, height) =
         if transposes(orientation) { (header.height, header.width) } else { (header.width, header.height) };
+    let embedded = if format == ImageFormat::Jpeg {
+        crate::embedded::read_jpeg(input)
+    } else {
+        crate::embedded::Embedded::default()
+    };
     Ok(Metadata {
         format,
         mime_type: format.mime_type().to_string(),
@@ -40,6 +45,9 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
         has_alpha: header.has_alpha,
         orientation,
         exif,
+        xmp: embedded.xmp,
+        iptc: embedded.iptc,
+        icc_profile: embedded.icc_profile,
         document: None,
         video: None,
     })

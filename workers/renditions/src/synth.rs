@@ -101,3 +101,76 @@ fn pdf_with(title: &str, author: &str, pages: usize, encrypt: Option<&str>) -> V
     );
     out
 }
+
+/// `jpeg` with an XMP packet (dc:title, dc:creator, dc:subject, dc:rights), an IPTC block
+/// (object name, by-line, keywords, copyright) and an ICC profile named `icc_name` inserted
+/// after its SOI marker, as Photoshop and Lightroom write them.
+pub fn described_jpeg(
+    jpeg: &[u8],
+    title: &str,
+    creator: &str,
+    keywords: &[&str],
+    rights: &str,
+    icc_name: &str,
+) -> Vec<u8> {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let lis = |items: &[&str]| items.iter().map(|k| format!("<rdf:li>{}</rdf:li>", esc(k))).collect::<String>();
+    let xmp = format!(
+        "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\
+         <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\
+         <rdf:Description rdf:about=\"\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\
+         <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">{}</rdf:li></rdf:Alt></dc:title>\
+         <dc:creator><rdf:Seq>{}</rdf:Seq></dc:creator>\
+         <dc:subject><rdf:Bag>{}</rdf:Bag></dc:subject>\
+         <dc:rights><rdf:Alt><rdf:li xml:lang=\"x-default\">{}</rdf:li></rdf:Alt></dc:rights>\
+         </rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>",
+        esc(title),
+        lis(&[creator]),
+        lis(keywords),
+        esc(rights)
+    );
+    let mut iim = Vec::new();
+    let mut dataset = |rec: u8, ds: u8, v: &[u8]| {
+        iim.extend([0x1C, rec, ds]);
+        iim.extend((v.len() as u16).to_be_bytes());
+        iim.extend(v);
+    };
+    dataset(1, 90, b"\x1B%G");
+    dataset(2, 5, title.as_bytes());
+    dataset(2, 80, creator.as_bytes());
+    for k in keywords {
+        dataset(2, 25, k.as_bytes());
+    }
+    dataset(2, 116, rights.as_bytes());
+    let mut icc = vec![0u8; 128];
+    icc.extend(1u32.to_be_bytes());
+    let mut desc = b"desc\0\0\0\0".to_vec();
+    desc.extend((icc_name.len() as u32 + 1).to_be_bytes());
+    desc.extend(icc_name.as_bytes());
+    desc.push(0);
+    icc.extend(b"desc");
+    icc.extend(144u32.to_be_bytes());
+    icc.extend((desc.len() as u32).to_be_bytes());
+    icc.extend(desc);
+
+    let mut out = jpeg.get(..2).unwrap_or_default().to_vec();
+    let mut app = |marker: u8, id: &[u8], payload: &[u8]| {
+        out.extend([0xFF, marker]);
+        out.extend(((id.len() + payload.len() + 2) as u16).to_be_bytes());
+        out.extend(id);
+        out.extend(payload);
+    };
+    app(0xE1, b"http://ns.adobe.com/xap/1.0/\0", xmp.as_bytes());
+    let mut ps = b"8BIM\x04\x04\0\0".to_vec();
+    ps.extend((iim.len() as u32).to_be_bytes());
+    ps.extend(&iim);
+    if iim.len() % 2 == 1 {
+        ps.push(0);
+    }
+    app(0xED, b"Photoshop 3.0\0", &ps);
+    let mut icc_payload = vec![1, 1];
+    icc_payload.extend(&icc);
+    app(0xE2, b"ICC_PROFILE\0", &icc_payload);
+    out.extend(jpeg.get(2..).unwrap_or_default());
+    out
+}
