@@ -227,6 +227,21 @@ mod tests {
     }
 
     #[test]
+    fn a_progressive_jpegs_coefficients_count_in_the_budget() {
+        // 4000x3000 4:2:0 progressive: libjpeg keeps 36 MB of coefficients, whatever the scale.
+        let (w, h) = (4000u32, 3000u32);
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % w) as u8, (i / w) as u8, 90]).collect();
+        let input = jpeg::encode_with(&pixels, w, h, TjPixel::Rgb, 85, true).expect("progressive JPEG");
+        drop(pixels);
+        let specs = crate::RenditionSpec::aem_defaults();
+        let tight = Limits { max_alloc: 16 << 20, ..Limits::default() };
+        let err = crate::process(&input, &specs, &tight).unwrap_err();
+        assert!(matches!(err, EngineError::AllocLimit { .. }), "{err:?}");
+        let roomy = Limits { max_alloc: 64 << 20, ..Limits::default() };
+        assert_eq!(crate::process(&input, &specs, &roomy).map(|o| o.renditions.len()), Ok(4));
+    }
+
+    #[test]
     fn shrink_on_load_keeps_a_margin_above_the_target() {
         let t = Tuning::default();
         // 2560 -> 1280: 1/2 would land exactly on the target with no filtering left: full size.

@@ -56,7 +56,9 @@ fn an_encrypted_or_broken_pdf_is_refused_with_the_reason() {
 
 #[test]
 fn a_video_gets_a_poster_frame_from_the_middle_and_its_stream_information() {
-    for (container, mime) in [("mp4", "video/mp4"), ("webm", "video/webm")] {
+    for (container, mime) in
+        [("mp4", "video/mp4"), ("webm", "video/webm"), ("mov", "video/quicktime"), ("mkv", "video/x-matroska")]
+    {
         let out = run(&test_video(container)).unwrap_or_else(|e| panic!("{container}: {e}"));
         let m = &out.metadata;
         assert_eq!(m.mime_type, mime);
