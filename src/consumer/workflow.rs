@@ -13,8 +13,10 @@
 //! `renditions` (pixel sizes), and the model it ran when the job asks for it ("Add Model To
 //! Output").
 //!
-//! Results: bad input (corrupt, truncated, not an image, too large) cancels the job with the
-//! engine's reason, since retrying cannot make those bytes better; a model this process does
+//! Results: bad input (corrupt, truncated, unsupported, too large for the memory budget, a PDF
+//! or video whose program failed or timed out) cancels the job with the engine's reason,
+//! labelled by [`refusal`](super::plan::refusal) (`SourceUnsupported: <asset>: ...`), since
+//! retrying cannot make those bytes better; a model this process does
 //! not have declines the job, so it goes back to its queue for a worker that has the model.
 
 use super::{Context, JobConsumer, Plan};
