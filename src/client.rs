@@ -14,8 +14,8 @@
 //! ```
 
 use crate::protocol::api::{
-    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, RetriedJobs, TopicsReport,
-    TopologyReport,
+    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, NewSchedule, RetriedJobs,
+    Schedule, ScheduleList, StatsReport, TopicsReport, TopologyReport,
 };
 use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
 use serde::de::DeserializeOwned;
@@ -135,6 +135,25 @@ impl LeaderClient {
     /// `GET /api/jobs` with query parameters (`state`, `topic`, `limit`, ...).
     pub async fn list_jobs(&self, query: &[(&str, String)]) -> Result<JobList, ClientError> {
         self.send(self.http.get(self.url("/api/jobs")).query(query)).await
+    }
+
+    /// Job statistics (`GET /api/stats`), of the topics `topic` matches when given.
+    pub async fn stats(&self, topic: Option<&str>) -> Result<StatsReport, ClientError> {
+        let query: Vec<(&str, &str)> = topic.map(|t| ("topic", t)).into_iter().collect();
+        self.send(self.http.get(self.url("/api/stats")).query(&query)).await
+    }
+
+    pub async fn schedules(&self) -> Result<ScheduleList, ClientError> {
+        self.send(self.http.get(self.url("/api/schedules"))).await
+    }
+
+    pub async fn add_schedule(&self, schedule: &NewSchedule) -> Result<Schedule, ClientError> {
+        self.send(self.http.post(self.url("/api/schedules")).json(schedule)).await
+    }
+
+    /// Removes a schedule; answers the schedule removed.
+    pub async fn remove_schedule(&self, id: &str) -> Result<Schedule, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/api/schedules/{id}")))).await
     }
 
     /// The topology: clusters, instances in join order, history, refused instances.

@@ -7,13 +7,15 @@ mod common;
 use chrono::Utc;
 use common::postgres::TestDb;
 use offloader::leader::assets::{AssetProjection, AssetRepository};
+use offloader::leader::jobs::scheduler;
 use offloader::leader::jobs::{Effect, Queues, RetryPolicy};
-use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, NoProjection};
-use offloader::protocol::api::{AssetChange, JobRecord};
+use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, MakeJob, NextDue, NoProjection};
+use offloader::protocol::api::{AssetChange, JobRecord, NewSchedule};
 use offloader::protocol::message::{Completion, JobStarted, Reply};
 use offloader::protocol::workflow::dam_update_asset;
 use offloader::protocol::{
-    AssetPath, BlobRef, InstanceId, Job, JobId, JobResult, JobState, OffloadingJob, PayloadEntry, Properties, Sha256Hex,
+    AssetPath, BlobRef, InstanceId, Job, JobId, JobKind, JobResult, JobState, OffloadingJob, PayloadEntry, Properties,
+    PropertyTemplate, Sha256Hex,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,6 +247,186 @@ mod suite {
         h.finish().await;
     }
 
+    pub async fn jobs_are_found_as_sling_finds_them(h: Harness) {
+        let l = &h.ledger;
+        // 60 jobs over three topics and three moments, with properties of both types.
+        let mut recs = Vec::new();
+        let mut moments = Vec::new();
+        for batch in 0..3 {
+            moments.push(Utc::now());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            for i in 0..20 {
+                let mut j = job(["a/b", "a/b/c", "x/y"][i % 3]);
+                j.properties.insert("size".into(), serde_json::json!(i * 10));
+                j.properties.insert("color".into(), serde_json::json!(["red", "blue"][i % 2]));
+                if i % 5 == 0 {
+                    j.properties.insert("size".into(), serde_json::json!("big"));
+                }
+                let mut rec = JobRecord::new(&j, Utc::now());
+                rec.state = [JobState::Succeeded, JobState::Active, JobState::Queued, JobState::Error][(i + batch) % 4];
+                recs.push(rec);
+            }
+            l.insert_many(recs[batch * 20..].to_vec()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let expect = |f: &dyn Fn(&JobRecord) -> bool| {
+            let mut ids: Vec<JobId> = recs.iter().filter(|r| f(r)).map(|r| r.id).collect();
+            ids.sort();
+            ids.reverse();
+            ids
+        };
+        let found = |q: JobQuery| async move { l.list(q).await.unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>() };
+        let kind = |k: JobKind| JobQuery { states: k.states(), ..Default::default() };
+        assert_eq!(found(kind(JobKind::History)).await, expect(&|r| r.state.is_final()));
+        assert_eq!(found(kind(JobKind::Queued)).await, expect(&|r| r.state == JobState::Queued));
+        let ranged =
+            JobQuery { created_after: Some(moments[1]), created_before: Some(moments[2]), ..Default::default() };
+        assert_eq!(found(ranged).await, expect(&|r| r.created_at >= moments[1] && r.created_at < moments[2]));
+        assert_eq!(
+            found(ranged_kind(moments[2])).await,
+            expect(&|r| r.created_at >= moments[2] && r.state == JobState::Active)
+        );
+        // Templates: AND within one, OR across; numbers numerically, strings as strings.
+        let templates: Vec<PropertyTemplate> =
+            ["size>=100,color=red", "size<=20", "size=big", "color>=c"].iter().map(|t| t.parse().unwrap()).collect();
+        for t in &templates {
+            let q = JobQuery { templates: vec![t.clone()], ..Default::default() };
+            assert_eq!(found(q).await, expect(&|r| t.matches(&r.properties)), "template {t}");
+        }
+        let either =
+            JobQuery { templates: templates[..2].to_vec(), topic: Some("a/**".parse().unwrap()), ..Default::default() };
+        assert_eq!(
+            found(either).await,
+            expect(&|r| r.topic.as_str().starts_with("a/") && templates[..2].iter().any(|t| t.matches(&r.properties)))
+        );
+        // Pages of 7 with the cursor give every job once, newest first.
+        let mut pages = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = l.find(JobQuery { limit: 7, cursor, ..Default::default() }).await.unwrap();
+            pages.extend(page.jobs.iter().map(|r| r.id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, expect(&|_| true));
+        h.finish().await;
+    }
+
+    fn ranged_kind(after: chrono::DateTime<Utc>) -> JobQuery {
+        JobQuery { created_after: Some(after), states: JobKind::Active.states(), ..Default::default() }
+    }
+
+    pub async fn statistics_count_per_topic_and_retention_purges_only_old_final_jobs(h: Harness) {
+        let l = &h.ledger;
+        let now = Utc::now();
+        let ago = |s: i64| now - chrono::Duration::seconds(s);
+        let finished = |topic: &str, state: JobState, created: i64, started: i64, ended: i64| {
+            let mut rec = JobRecord::new(&job(topic), ago(created));
+            rec.state = state;
+            rec.started_at = Some(ago(started));
+            rec.finished_at = Some(ago(ended));
+            rec
+        };
+        let mut old_active = JobRecord::new(&job("a/b"), ago(7200));
+        old_active.state = JobState::Active;
+        old_active.started_at = Some(ago(7100));
+        let old_failed = {
+            // Failed, waiting for its retry: not final, never purged, whatever its age.
+            let mut r = finished("a/b", JobState::Failed, 7200, 7190, 7180);
+            r.next_attempt_at = Some(now + chrono::Duration::hours(1));
+            r
+        };
+        let recs = vec![
+            finished("a/b", JobState::Succeeded, 7200, 7199, 7197), // waits 1 s, runs 2 s; old
+            finished("a/b", JobState::Error, 7200, 7197, 7193),     // waits 3 s, runs 4 s; old
+            finished("a/b", JobState::Stopped, 100, 99, 98),        // recent
+            finished("x/y", JobState::Succeeded, 7200, 7199, 7199), // old
+            old_active.clone(),
+            old_failed.clone(),
+            JobRecord::new(&job("x/y"), now),
+        ];
+        l.insert_many(recs.clone()).await.unwrap();
+        let before = l.stats(None).await.unwrap();
+        let ab = &before.topics["a/b"];
+        assert_eq!((ab.queued, ab.active, ab.finished, ab.failed, ab.cancelled, ab.processed), (1, 1, 1, 1, 1, 3));
+        let xy = &before.topics["x/y"];
+        assert_eq!((xy.queued, xy.finished, xy.processed), (1, 1, 1));
+        assert_eq!(before.overall.processed, 4);
+        assert!(before.overall.last_finished_at.is_some() && before.overall.last_activated_at.is_some());
+        let only_ab = l.stats(Some("a/*".parse().unwrap())).await.unwrap();
+        assert_eq!(only_ab.topics.keys().collect::<Vec<_>>(), ["a/b"]);
+        // Retention of one hour, in batches of two: three old final jobs go, nothing else.
+        let cutoff = now - chrono::Duration::hours(1);
+        let mut purged = 0;
+        loop {
+            let p = l.purge_finished(cutoff, 2).await.unwrap();
+            purged += p.jobs;
+            if p.jobs < 2 {
+                break;
+            }
+        }
+        assert_eq!(purged, 3);
+        let mut left: Vec<JobId> = l.list(JobQuery::default()).await.unwrap().into_iter().map(|r| r.id).collect();
+        left.sort();
+        let mut kept = vec![recs[2].id, old_active.id, old_failed.id, recs[6].id];
+        kept.sort();
+        assert_eq!(left, kept, "only old final jobs are purged");
+        assert_eq!(l.purge_finished(cutoff, 2).await.unwrap().jobs, 0);
+        // Statistics keep counting what was purged: the same figures as before.
+        assert_eq!(l.stats(None).await.unwrap(), before);
+        h.finish().await;
+    }
+
+    pub async fn a_schedule_fires_once_per_due_time_across_reopens(h: Harness) {
+        let now = Utc::now();
+        let req = NewSchedule {
+            topic: "a/b".parse().unwrap(),
+            properties: Properties::new(),
+            at: None,
+            cron: Some("* * * * * *".into()),
+        };
+        let mut s = scheduler::new_schedule(req, now - chrono::Duration::seconds(3)).unwrap();
+        let first = s.next_due.unwrap();
+        s.next_due = Some(first);
+        h.ledger.put_schedule(s.clone()).await.unwrap();
+        let next: NextDue = Arc::new(scheduler::next_due);
+        let make: MakeJob = Arc::new(|s: &offloader::protocol::api::Schedule, due: chrono::DateTime<Utc>| {
+            let mut j = job(s.topic.as_str());
+            j.properties.insert(scheduler::SCHEDULE_DUE.into(), due.to_rfc3339().into());
+            Ok(JobRecord::new(&j, Utc::now()))
+        });
+        let fired = h.ledger.fire_schedules(now, next.clone(), make.clone()).await.unwrap();
+        let due_times = (now - first).num_seconds() + 1;
+        assert_eq!(fired.jobs.len() as i64, due_times, "every due time up to now, once");
+        assert!(h.ledger.fire_schedules(now, next.clone(), make.clone()).await.unwrap().jobs.is_empty());
+        // Another leader on the same ledger (a restart): nothing fires twice, nothing is skipped.
+        let again = h.reopen().await;
+        assert!(again.fire_schedules(now, next.clone(), make.clone()).await.unwrap().jobs.is_empty());
+        let later = now + chrono::Duration::seconds(2);
+        let more = again.fire_schedules(later, next.clone(), make.clone()).await.unwrap();
+        assert_eq!(more.jobs.len(), 2);
+        let mut dues: Vec<String> = again
+            .list(JobQuery::default())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.properties[scheduler::SCHEDULE_DUE].as_str().unwrap().to_owned())
+            .collect();
+        let n = dues.len();
+        dues.sort();
+        dues.dedup();
+        assert_eq!(dues.len(), n, "a due time fired twice");
+        let listed = again.schedules().await.unwrap();
+        assert_eq!((listed.len(), listed[0].fired), (1, n as u64));
+        assert!(listed[0].next_due.unwrap() > later);
+        assert!(again.remove_schedule(s.id.clone()).await.unwrap());
+        assert!(!again.remove_schedule(s.id).await.unwrap());
+        drop(again);
+        h.finish().await;
+    }
+
     pub async fn the_topic_list_and_the_id_survive_a_reopen(h: Harness) {
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
@@ -282,6 +464,9 @@ on_both_engines!(
     a_failing_operation_rolls_back_alone,
     the_topic_list_and_the_id_survive_a_reopen,
     a_retried_job_is_due_at_once_and_a_removed_one_is_gone,
+    jobs_are_found_as_sling_finds_them,
+    statistics_count_per_topic_and_retention_purges_only_old_final_jobs,
+    a_schedule_fires_once_per_due_time_across_reopens,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,4 +525,107 @@ async fn locations_say_which_engine() {
     let dir = tempfile::tempdir().unwrap();
     let l = Ledger::open_sqlite(&dir.path().join("l.sqlite"), Arc::new(NoProjection)).unwrap();
     assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_ledger_file_of_schema_2_gains_the_job_times_statistics_and_retention_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let mut rec = JobRecord::new(&job("a/b"), Utc::now() - chrono::Duration::hours(3));
+    rec.state = JobState::Succeeded;
+    rec.started_at = Some(rec.created_at + chrono::Duration::seconds(1));
+    rec.finished_at = Some(rec.created_at + chrono::Duration::seconds(3));
+    {
+        // The jobs table as schema 2 wrote it: no time columns.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, topic TEXT NOT NULL, state TEXT NOT NULL,
+                                next_attempt_at INTEGER, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO jobs(id, topic, state, created_at, doc) VALUES (?1, 'a/b', 'SUCCEEDED', ?2, ?3)",
+            rusqlite::params![
+                rec.id.to_string(),
+                rec.created_at.timestamp_millis(),
+                serde_json::to_string(&rec).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+    let l = Ledger::open_sqlite(&path, Arc::new(NoProjection)).unwrap();
+    let stats = l.stats(None).await.unwrap();
+    assert_eq!(stats.overall.finished, 1);
+    assert_eq!(stats.overall.average_waiting_ms, Some(1000.0));
+    assert_eq!(stats.overall.average_processing_ms, Some(2000.0));
+    assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
+    assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_ledger_written_before_the_job_times_gains_them() {
+    let db = TestDb::create().await;
+    let mut rec = JobRecord::new(&job("a/b"), Utc::now() - chrono::Duration::hours(3));
+    rec.state = JobState::Stopped;
+    rec.started_at = Some(rec.created_at + chrono::Duration::milliseconds(1500));
+    rec.finished_at = Some(rec.created_at + chrono::Duration::milliseconds(4000));
+    {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                r#"CREATE TABLE jobs (id TEXT COLLATE "C" PRIMARY KEY, topic TEXT COLLATE "C" NOT NULL,
+                       state TEXT NOT NULL, next_attempt_at BIGINT, created_at BIGINT NOT NULL, doc TEXT NOT NULL);
+                   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"#,
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO jobs(id, topic, state, created_at, doc) VALUES ($1, 'a/b', 'STOPPED', $2, $3)",
+                &[&rec.id.to_string(), &rec.created_at.timestamp_millis(), &serde_json::to_string(&rec).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    let l = Ledger::open(&LedgerLocation::parse(&db.url).unwrap(), Arc::new(NoProjection)).await.unwrap();
+    let stats = l.stats(None).await.unwrap();
+    assert_eq!((stats.overall.cancelled, stats.overall.average_processing_ms), (1, Some(2500.0)));
+    assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
+    drop(l);
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leaders_firing_one_schedule_at_once_fire_each_due_time_once() {
+    let h = postgres().await;
+    let (a, b) = (h.ledger.clone(), h.reopen().await);
+    let now = Utc::now();
+    let req = NewSchedule {
+        topic: "a/b".parse().unwrap(),
+        properties: Properties::new(),
+        at: None,
+        cron: Some("* * * * * *".into()),
+    };
+    let s = scheduler::new_schedule(req, now - chrono::Duration::seconds(5)).unwrap();
+    a.put_schedule(s).await.unwrap();
+    let next: NextDue = Arc::new(scheduler::next_due);
+    let make: MakeJob = Arc::new(|s: &offloader::protocol::api::Schedule, due: chrono::DateTime<Utc>| {
+        let mut j = job(s.topic.as_str());
+        j.properties.insert(scheduler::SCHEDULE_DUE.into(), due.to_rfc3339().into());
+        Ok(JobRecord::new(&j, Utc::now()))
+    });
+    // Both believe they are elected (an election changing hands): the schedule's row lock
+    // makes one wait, and it then finds nothing due.
+    let (x, y) = tokio::join!(
+        a.fire_schedules(now, next.clone(), make.clone()),
+        b.fire_schedules(now, next.clone(), make.clone())
+    );
+    let (x, y) = (x.unwrap().jobs.len(), y.unwrap().jobs.len());
+    assert!(x == 0 || y == 0, "both fired: {x} and {y}");
+    assert_eq!(x + y, 5, "the due times of the last five seconds, once each");
+    assert_eq!(a.list(JobQuery::default()).await.unwrap().len(), 5);
+    drop((a, b));
+    h.finish().await;
 }

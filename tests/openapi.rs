@@ -34,6 +34,14 @@ impl Contract {
         (status, body)
     }
 
+    /// Counts a call whose answer is not JSON (a stream) as checked.
+    fn mark(&self, method: &Method, route: &str, status: u16) {
+        let m = method.as_str().to_ascii_lowercase();
+        let op = &self.doc["paths"][route][&m];
+        assert!(op["responses"][status.to_string()].is_object(), "{method} {route} {status} is not documented");
+        self.checked.borrow_mut().push(format!("{m} {route} {status}"));
+    }
+
     fn check(&self, method: &Method, route: &str, status: u16, body: &Value) {
         let m = method.as_str().to_ascii_lowercase();
         let op = &self.doc["paths"][route][&m];
@@ -69,6 +77,13 @@ async fn every_answer_matches_the_served_openapi_document() {
 
     api.call(Method::GET, "/api/health", http.get(c.url("/api/health"))).await;
 
+    // The events stream: a server-sent events answer, whose first event is the next job change.
+    let mut events = http.get(c.url("/api/events")).send().await.expect("GET /api/events");
+    assert_eq!(events.status().as_u16(), 200);
+    let kind = events.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    api.mark(&Method::GET, "/api/events", 200);
+
     // Jobs: create (with an input in the datastore), read, wait, list, stop, refuse.
     let file = random_file(c.dir.path(), "in.bin", 2000);
     let blob = c.store().await.put_file(&file).await.expect("storing an input").blob;
@@ -78,6 +93,20 @@ async fn every_answer_matches_the_served_openapi_document() {
     let (status, job) = api.call(Method::POST, "/api/jobs", http.post(c.url("/api/jobs")).json(&create)).await;
     assert_eq!(status, 201, "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
+    let mut text = String::new();
+    while !text.contains(&id) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("a job event within 10 s")
+            .expect("reading the events stream")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data = text.lines().find(|l| l.starts_with("data:") && l.contains(&id)).expect("a data line");
+    let event: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).expect("JSON event data");
+    assert_eq!(event["topic"], "offloader/echo", "{event}");
+    assert!(text.contains("event: job"), "{text}");
+    drop(events);
     let (_, done) = api.call(Method::GET, "/api/jobs/{id}", http.get(c.url(&format!("/api/jobs/{id}?wait=20")))).await;
     assert_eq!(done["state"], "SUCCEEDED", "{done}");
     api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?limit=5&topic=offloader/**"))).await;
@@ -92,6 +121,38 @@ async fn every_answer_matches_the_served_openapi_document() {
     assert_eq!(status, 400);
     let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url("/api/jobs?state=DONE"))).await;
     assert_eq!(status, 400);
+    // findJobs as Sling's: a kind, a pattern, a time range, templates (OR), paging.
+    let search =
+        "/api/jobs?kind=HISTORY&topic=offloader/**&created_after=2020-01-01T00:00:00Z&where=k>=1&where=k=x&limit=1";
+    let (status, found) = api.call(Method::GET, "/api/jobs", http.get(c.url(search))).await;
+    assert_eq!((status, found["jobs"].as_array().map(Vec::len)), (200, Some(1)), "{found}");
+    for bad in ["/api/jobs?nonsense=1", "/api/jobs?where=k", "/api/jobs?kind=SOON"] {
+        let (status, _) = api.call(Method::GET, "/api/jobs", http.get(c.url(bad))).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    // Statistics, overall and of some topics.
+    let (_, stats) = api.call(Method::GET, "/api/stats", http.get(c.url("/api/stats"))).await;
+    assert!(stats["topics"]["offloader/echo"]["finished"].as_u64() >= Some(1), "{stats}");
+    let (status, _) = api.call(Method::GET, "/api/stats", http.get(c.url("/api/stats?topic=a/*/b"))).await;
+    assert_eq!(status, 400);
+
+    // Schedules: add (and refuse a bad one), list, remove (and a second time, gone).
+    let every_hour = json!({"topic": "offloader/echo", "cron": "0 0 * * * *", "properties": {"k": 2}});
+    let (status, added) =
+        api.call(Method::POST, "/api/schedules", http.post(c.url("/api/schedules")).json(&every_hour)).await;
+    assert_eq!(status, 201, "{added}");
+    let both = json!({"topic": "offloader/echo", "cron": "0 0 * * * *", "at": "2030-01-01T00:00:00Z"});
+    let (status, _) = api.call(Method::POST, "/api/schedules", http.post(c.url("/api/schedules")).json(&both)).await;
+    assert_eq!(status, 400);
+    let (_, list) = api.call(Method::GET, "/api/schedules", http.get(c.url("/api/schedules"))).await;
+    assert_eq!(list["schedules"].as_array().map(Vec::len), Some(1), "{list}");
+    let sid = added["id"].as_str().unwrap().to_owned();
+    let one = format!("/api/schedules/{sid}");
+    let (status, _) = api.call(Method::DELETE, "/api/schedules/{id}", http.delete(c.url(&one))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::DELETE, "/api/schedules/{id}", http.delete(c.url(&one))).await;
+    assert_eq!(status, 404);
 
     // Retry (a succeeded job is refused; a given-up one runs again), retry by filter, remove.
     let retry = "/api/jobs/{id}/retry";
@@ -137,6 +198,20 @@ async fn every_answer_matches_the_served_openapi_document() {
     assert_eq!(status, 200);
     let (status, _) = api.call(Method::POST, reprocess, http.post(c.url("/api/reprocess/content/nothing"))).await;
     assert_eq!(status, 404);
+    // Browsing: one folder of the tree; a bad folder is refused.
+    let (_, folder) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets?folder=/content/docs"))).await;
+    let names: Vec<&str> = folder["assets"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["a.txt", "b.txt"], "{folder}");
+    let (_, root) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets"))).await;
+    assert_eq!(root["folders"][0]["path"], "/content", "{root}");
+    let (status, _) = api.call(Method::GET, "/api/assets", http.get(c.url("/api/assets?folder=/a/../b"))).await;
+    assert_eq!(status, 400);
+    // Any blob by its reference (bytes, not JSON), and a bad reference.
+    let sha = outcome["original"]["sha256"].as_str().unwrap();
+    let bytes = http.get(c.url(&format!("/api/blobs/{sha}?size=5"))).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"hello");
+    let (status, _) = api.call(Method::GET, "/api/blobs/{sha256}", http.get(c.url("/api/blobs/nothex?size=1"))).await;
+    assert_eq!(status, 400);
     api.call(Method::GET, "/api/launchers", http.get(c.url("/api/launchers"))).await;
     api.call(Method::GET, "/api/models", http.get(c.url("/api/models"))).await;
 
@@ -186,6 +261,10 @@ async fn refusals_for_a_missing_token_are_documented_too() {
     assert_eq!(status, 401);
     let (status, _) =
         api.call(Method::PUT, "/api/assets/{path}", c.http.put(c.url("/api/assets/content/x.txt")).body("x")).await;
+    assert_eq!(status, 401);
+    let zeros = "0".repeat(64);
+    let (status, _) =
+        api.call(Method::GET, "/api/blobs/{sha256}", c.http.get(c.url(&format!("/api/blobs/{zeros}?size=1")))).await;
     assert_eq!(status, 401);
     tokio::time::sleep(Duration::from_millis(10)).await;
     c.finish().await;

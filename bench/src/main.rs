@@ -8,10 +8,13 @@
 //! - `offloader-bench dam DIR`: whole assets offloaded to workers against processed on the
 //!   leader, and the leader's CPU per asset;
 //! - `offloader-bench takeover`: two leaders on one PostgreSQL ledger, the active one killed
-//!   under load, and how soon the survivor is elected and applies completions.
+//!   under load, and how soon the survivor is elected and applies completions;
+//! - `offloader-bench find`: Sling's findJobs over a ledger of a million jobs, each search
+//!   against 100 ms.
 
 mod dam;
 mod engine_run;
+mod find;
 mod ledger_db;
 mod pipeline;
 mod raw;
@@ -46,6 +49,9 @@ enum What {
     /// Two leaders on one PostgreSQL ledger under load: the active one SIGKILLed, the time until
     /// the survivor is elected and until it applies its first completion.
     Takeover(takeover::Args),
+    /// Sling's findJobs over a ledger of a million jobs: each representative search timed
+    /// against the 100 ms target.
+    Find(find::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
             What::Renditions(args) => renditions::run(args).await,
             What::Dam(args) => dam::run(&cli.settings, args).await,
             What::Takeover(args) => takeover::run(&cli.settings, args).await,
+            What::Find(args) => find::run(args).await,
         }
     });
     match result {

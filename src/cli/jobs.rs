@@ -16,14 +16,31 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
     },
-    /// List jobs, newest first, as a table (or JSON with --json).
+    /// Find jobs, newest first, as Sling's findJobs; a table (or JSON with --json).
     List {
-        /// Only jobs in this state: QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED, NEW.
+        /// Which jobs by state: ALL, ACTIVE, QUEUED, HISTORY (every final state), CANCELLED,
+        /// SUCCEEDED, STOPPED, GIVEN_UP, ERROR, FAILED (waiting for a retry), NEW.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only jobs in this one state: QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED, NEW.
         #[arg(long)]
         state: Option<String>,
-        /// Only jobs whose topic matches this pattern (`a/b/*`, `a/**`).
+        /// Only jobs whose topic matches this pattern (`a/b`, `a/b/*` one level, `a/**` any depth).
         #[arg(long)]
         topic: Option<String>,
+        /// Only jobs created at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        created_after: Option<String>,
+        /// Only jobs created before this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        created_before: Option<String>,
+        /// A property template, `size>=100,color=red` (all must hold; =, <, <=, >, >=). Repeat
+        /// it: a job matching any template is listed.
+        #[arg(long = "where", value_name = "TEMPLATE")]
+        templates: Vec<String>,
+        /// Where to continue: the cursor the previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// Print the leader's JSON answer instead of a table.
@@ -83,14 +100,18 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             let job = client.remove_job(id).await?;
             println!("{}", serde_json::to_string_pretty(&job)?);
         }
-        Command::List { state, topic, limit, json } => {
+        Command::List { kind, state, topic, created_after, created_before, templates, cursor, limit, json } => {
             let mut query = vec![("limit", limit.to_string())];
-            if let Some(s) = state {
-                query.push(("state", s.to_uppercase()));
-            }
-            if let Some(t) = topic {
-                query.push(("topic", t));
-            }
+            let optional = [
+                ("kind", kind.map(|k| k.to_uppercase())),
+                ("state", state.map(|s| s.to_uppercase())),
+                ("topic", topic),
+                ("created_after", created_after),
+                ("created_before", created_before),
+                ("cursor", cursor),
+            ];
+            query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+            query.extend(templates.into_iter().map(|t| ("where", t)));
             let answer = client.list_jobs(&query).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -98,6 +119,9 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
                 print_table(&answer.jobs);
                 let summary: Vec<String> = answer.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 println!("\nall jobs: {}", summary.join(" "));
+                if let Some(next) = &answer.next_cursor {
+                    println!("more: --cursor {next}");
+                }
             }
         }
     }

@@ -102,6 +102,12 @@ pub struct Args {
     /// e.g. `dam/update_asset`); each takes a core while it runs. Default: the cores here.
     #[arg(long, env = "OFFLOADER_LOCAL_CONCURRENCY", value_name = "N")]
     local_concurrency: Option<usize>,
+
+    /// How long finished jobs (SUCCEEDED, STOPPED, GIVEN_UP, ERROR) are kept in the ledger
+    /// before the elected leader purges them (Sling keeps two days). Statistics keep counting
+    /// them.
+    #[arg(long, env = "OFFLOADER_KEEP_JOBS", default_value = "2d", value_parser = parse_duration)]
+    keep_jobs: Duration,
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -117,6 +123,7 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.token = global.token.clone();
     config.poll_interval = args.poll_interval;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.keep_jobs = args.keep_jobs;
     config.heartbeat = args.discovery.heartbeat()?;
     config.topology_allow = args.discovery.allow();
     anyhow::ensure!(

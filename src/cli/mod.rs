@@ -5,8 +5,10 @@ mod dead;
 mod ingest;
 mod jobs;
 mod leader;
+mod schedules;
 mod settings;
 mod shutdown;
+mod stats;
 mod submit;
 mod topics;
 mod topology;
@@ -46,6 +48,11 @@ enum Command {
     /// Read, stop, retry or remove jobs in the leader's ledger.
     #[command(subcommand)]
     Job(jobs::Command),
+    /// Job statistics as Sling's, overall and per topic.
+    Stats(stats::Args),
+    /// List, add or remove scheduled jobs (at a time, or on a cron expression).
+    #[command(subcommand)]
+    Schedule(schedules::Command),
     /// Show every instance's topics, or enable/disable/make exclusive a topic live.
     Topics(topics::Args),
     /// Show the topology: clusters, their instances in join order, the elected leader, the
@@ -80,6 +87,8 @@ pub fn main() -> ExitCode {
             Command::Worker(args) => worker::run(&cli.global, args).await,
             Command::Submit(args) => submit::run(&cli.global, args).await,
             Command::Job(cmd) => jobs::run(&cli.global, cmd).await,
+            Command::Stats(args) => stats::run(&cli.global, args).await,
+            Command::Schedule(cmd) => schedules::run(&cli.global, cmd).await,
             Command::Topics(args) => topics::run(&cli.global, args).await,
             Command::Topology(args) => topology::run(&cli.global, args).await,
             Command::Ingest(args) => ingest::run(&cli.global, args).await,

@@ -5,6 +5,7 @@ use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConf
 use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
 use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, QueueType, Queues, ReplyPoller};
+use super::jobs::{retention, scheduler};
 use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
 use crate::broker::{run_subscription, Broker, BrokerError, Publisher};
@@ -61,6 +62,10 @@ pub struct LeaderConfig {
     pub local: LocalConfig,
     /// Largest asset upload accepted over HTTP, in bytes.
     pub max_upload_bytes: u64,
+    /// How long finished jobs are kept before the elected leader purges them.
+    pub keep_jobs: Duration,
+    /// How often the elected leader looks for due schedules.
+    pub schedule_tick: Duration,
 }
 
 impl LeaderConfig {
@@ -81,6 +86,8 @@ impl LeaderConfig {
             watch: None,
             local: LocalConfig::default(),
             max_upload_bytes: 512 * 1024 * 1024,
+            keep_jobs: retention::DEFAULT_KEEP,
+            schedule_tick: Duration::from_millis(200),
         }
     }
 }
@@ -293,6 +300,8 @@ pub async fn start(
         store: store.clone(),
         ingestor: ingestor.clone(),
         view: view.clone(),
+        keep_jobs: config.keep_jobs,
+        schedule_tick: config.schedule_tick,
     };
     tasks.push(tokio::spawn(run_while_elected(elected, move |stop| duties.start(stop), cancel.clone())));
 
@@ -308,6 +317,7 @@ pub async fn start(
                 metrics,
                 token: config.token.clone(),
                 max_upload_bytes: config.max_upload_bytes,
+                shutdown: cancel.clone(),
             });
             let cancel = cancel.clone();
             tasks.push(tokio::spawn(async move {
@@ -391,6 +401,8 @@ struct Duties {
     store: Option<Arc<dyn BlobStore>>,
     ingestor: Arc<Ingestor>,
     view: TopologyView,
+    keep_jobs: Duration,
+    schedule_tick: Duration,
 }
 
 impl Duties {
@@ -403,6 +415,13 @@ impl Duties {
             leader_alive,
             stop.clone(),
         ))];
+        duties.push(tokio::spawn(retention::purge_loop(
+            self.jobs.ledger().clone(),
+            self.keep_jobs,
+            retention::purge_interval(self.keep_jobs),
+            stop.clone(),
+        )));
+        duties.push(tokio::spawn(scheduler::schedule_loop(self.jobs.clone(), self.schedule_tick, stop.clone())));
         if let (Some(w), Some(store)) = (self.watch.clone(), self.store.clone()) {
             duties.push(tokio::spawn(watch::watch_loop(w, store, self.ingestor.clone(), stop.clone())));
         }

@@ -188,7 +188,9 @@ impl Cluster {
         let health = format!("http://{addr}/api/health");
         loop {
             if let Ok(r) = self.http.get(&health).send().await {
-                if r.status().is_success() {
+                // Another test's leader may hold the port a moment after free_port handed it out:
+                // only our leader's answer counts.
+                if r.status().is_success() && self.answers_as(&addr, name).await {
                     return Ok(leader);
                 }
             }
@@ -202,6 +204,18 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the leader answering on `addr` is the one named `name`.
+    async fn answers_as(&self, addr: &str, name: &str) -> bool {
+        let Ok(r) = self.http.get(format!("http://{addr}/api/topology")).send().await else { return false };
+        let Ok(t) = r.json::<Value>().await else { return false };
+        t["clusters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["instances"].as_array().into_iter().flatten())
+            .any(|i| i["current"] == true && i["name"] == name)
     }
 
     /// Starts a worker named `name` (its data dir is kept across restarts) and,

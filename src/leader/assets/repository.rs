@@ -31,11 +31,14 @@
 //! overwrite newer ones.
 
 use crate::leader::ledger::{Ledger, LedgerError, Projection, Tx};
-use crate::protocol::api::{Asset, AssetChange, AssetJob, JobRecord, RenditionRecord};
+use crate::protocol::api::{
+    Asset, AssetChange, AssetEntry, AssetFolder, AssetJob, FolderEntry, JobRecord, RenditionRecord,
+};
 use crate::protocol::offloading::{WORKFLOW_MODEL, WORKFLOW_MODEL_VERSION};
 use crate::protocol::{AssetPath, BlobRef, JobState, OffloadingJob, PayloadEntry, Sha256Hex};
 use chrono::Utc;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The ledger document kind of assets.
 const KIND: &str = "asset";
@@ -160,6 +163,58 @@ impl AssetRepository {
 
     pub async fn get(&self, path: &AssetPath) -> Result<Option<Asset>, LedgerError> {
         self.ledger.doc(KIND, path.to_string()).await?.map(decode).transpose()
+    }
+
+    /// One folder of the asset tree: its subfolders and the assets directly in it. Folders are
+    /// not stored, they are the paths' prefixes, so this walks the assets under `folder` in key
+    /// order, at most `scan` of them (a folder with more says `truncated`), rather than keeping
+    /// a second index that every ingestion would have to keep in step.
+    pub async fn folder(&self, folder: &str, scan: usize) -> Result<AssetFolder, LedgerError> {
+        let trimmed = folder.trim_end_matches('/');
+        let prefix = format!("{trimmed}/");
+        let mut folders: BTreeMap<String, u64> = BTreeMap::new();
+        let mut assets = Vec::new();
+        let mut after: Option<String> = None;
+        let mut seen = 0usize;
+        let mut truncated = false;
+        loop {
+            let page = (scan - seen).min(500);
+            if page == 0 {
+                truncated = true;
+                break;
+            }
+            let docs = self.ledger.docs(KIND, prefix.clone(), after.clone(), page).await?;
+            let last = docs.len() < page;
+            for (key, doc) in docs {
+                seen += 1;
+                let rest = &key[prefix.len()..];
+                match rest.split_once('/') {
+                    Some((sub, _)) => *folders.entry(sub.to_owned()).or_default() += 1,
+                    None => {
+                        let asset = decode(doc)?;
+                        assets.push(AssetEntry {
+                            name: asset.path.name().to_owned(),
+                            mime_type: asset.mime_type,
+                            size: asset.original.size,
+                            renditions: asset.renditions.len(),
+                            state: asset.job.and_then(|j| j.state),
+                            modified_at: asset.modified_at,
+                            path: asset.path,
+                        });
+                    }
+                }
+                after = Some(key);
+            }
+            if last {
+                break;
+            }
+        }
+        let folders = folders
+            .into_iter()
+            .map(|(name, n)| FolderEntry { path: format!("{prefix}{name}"), name, assets: n })
+            .collect();
+        let path = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
+        Ok(AssetFolder { path, folders, assets, truncated })
     }
 
     /// Resolves an offloading job's input payload to blobs: every path of
@@ -380,5 +435,28 @@ mod tests {
         let asset = repo.get(&path).await.unwrap().unwrap();
         assert!(asset.job.is_none(), "{asset:?}");
         assert_eq!(asset.original, blob(2));
+    }
+
+    #[tokio::test]
+    async fn a_folder_lists_its_subfolders_and_its_own_assets_and_says_when_it_read_too_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_sqlite(&dir.path().join("l.sqlite"), Arc::new(AssetProjection)).unwrap();
+        let repo = AssetRepository::new(ledger);
+        for p in ["/content/dam/a.jpg", "/content/dam/b/c.jpg", "/content/dam/b/d/e.jpg", "/content/dam-x/f.jpg"] {
+            repo.put_original(AssetPath::parse(p).unwrap(), blob(3), "image/jpeg".into()).await.unwrap();
+        }
+        let f = repo.folder("/content/dam/", 100).await.unwrap();
+        assert_eq!(f.path, "/content/dam");
+        let folders: Vec<_> = f.folders.iter().map(|d| (d.path.as_str(), d.assets)).collect();
+        assert_eq!(folders, [("/content/dam/b", 2)]);
+        let assets: Vec<_> = f.assets.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(assets, ["a.jpg"]);
+        assert!(!f.truncated);
+
+        let root = repo.folder("", 100).await.unwrap();
+        assert_eq!(root.path, "/");
+        assert_eq!(root.folders.iter().map(|d| d.assets).collect::<Vec<_>>(), [4]);
+        assert!(repo.folder("/content/dam", 2).await.unwrap().truncated);
+        assert!(repo.folder("/nothing", 10).await.unwrap().folders.is_empty());
     }
 }

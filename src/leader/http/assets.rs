@@ -14,6 +14,9 @@
 //! - `POST /api/reprocess/{*path}`: runs the asset's workflow again on the original it has (AEM's
 //!   *Reprocess Assets*). Not under `/api/assets/`, whose wildcard takes any path: an asset may
 //!   well live under a folder named `reprocess`.
+//! - `GET /api/assets?folder=/content/dam`: one folder of the tree (subfolders, assets in it),
+//!   for browsing; `GET /api/blobs/{sha256}?size=`: any stored blob's bytes (a job's inputs and
+//!   outputs), so what a job read and wrote can be downloaded, not only renditions.
 //! - `GET /api/launchers`, `GET /api/models`.
 //!
 //! Bad paths are refused with 400 and the reason before a byte of the body is read.
@@ -23,11 +26,11 @@ use super::ApiState;
 use crate::datastore::{BlobStore, DatastoreError};
 use crate::leader::assets::mime;
 use crate::leader::workflows::Launcher;
-use crate::protocol::api::{Asset, AssetChange, ErrorBody, IngestOutcome};
+use crate::protocol::api::{Asset, AssetChange, AssetFolder, ErrorBody, IngestOutcome};
 use crate::protocol::WorkflowModel;
-use crate::protocol::{AssetPath, BlobRef};
+use crate::protocol::{AssetPath, BlobRef, Sha256Hex};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,7 +41,9 @@ use std::sync::Arc;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/api/assets", get(list_assets))
         .route("/api/assets/{*path}", get(get_asset).put(put_asset).post(register_asset))
+        .route("/api/blobs/{sha256}", get(get_blob))
         .route("/api/reprocess/{*path}", post(reprocess_asset))
         .route("/api/launchers", get(launchers))
         .route("/api/models", get(models))
@@ -216,6 +221,11 @@ async fn rendition(state: &ApiState, asset: Asset, name: &str) -> Result<Respons
             .ok_or_else(|| ApiError::not_found(format!("asset {} has no rendition {name:?}", asset.path)))?;
         (r.blob.clone(), r.mime_type.clone())
     };
+    stream_blob(state, blob, mime).await
+}
+
+/// Streams a blob's bytes with its MIME type.
+async fn stream_blob(state: &ApiState, blob: BlobRef, mime: String) -> Result<Response, ApiError> {
     let store = store(state)?;
     let internal = |what: &str, e: std::io::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"));
     // Fetched (and verified) into an unlinked temp file, then streamed: memory stays flat.
@@ -233,6 +243,65 @@ async fn rendition(state: &ApiState, asset: Asset, name: &str) -> Result<Respons
         body,
     )
         .into_response())
+}
+
+/// The most assets one folder listing reads.
+const FOLDER_SCAN_MAX: usize = 10_000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FolderQuery {
+    /// The folder, e.g. `/content/dam` (default `/`).
+    folder: Option<String>,
+    /// Read at most this many assets under it (default and most 10 000).
+    limit: Option<usize>,
+}
+
+/// One folder of the asset tree: its subfolders (with how many assets each holds) and the
+/// assets directly in it, by path.
+#[utoipa::path(get, path = "/api/assets", tag = "assets", params(FolderQuery),
+    responses((status = 200, body = AssetFolder), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_assets(
+    State(state): State<ApiState>,
+    Query(q): Query<FolderQuery>,
+) -> Result<Json<AssetFolder>, ApiError> {
+    let folder = q.folder.unwrap_or_else(|| "/".into());
+    let trimmed = folder.trim_end_matches('/');
+    // The root is the one folder that is not itself a valid asset path.
+    if !trimmed.is_empty() {
+        AssetPath::parse(trimmed).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let scan = q.limit.unwrap_or(FOLDER_SCAN_MAX).clamp(1, FOLDER_SCAN_MAX);
+    Ok(Json(state.ingestor.repo.folder(trimmed, scan).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BlobQuery {
+    /// The blob's size in bytes, as its reference gives it (the download is checked against it).
+    size: u64,
+    /// The `Content-Type` to answer with (default `application/octet-stream`).
+    #[serde(rename = "type")]
+    mime_type: Option<String>,
+}
+
+/// A blob's bytes, by its reference (a job's input or output): needs the bearer token when one
+/// is set, as asset bytes do.
+#[utoipa::path(get, path = "/api/blobs/{sha256}", tag = "assets",
+    params(("sha256" = String, Path, description = "The blob's sha256 (64 hex digits)"), BlobQuery),
+    responses((status = 200, description = "The blob's bytes", content((Vec<u8> = "application/octet-stream"))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_blob(
+    State(state): State<ApiState>,
+    Path(sha256): Path<String>,
+    Query(q): Query<BlobQuery>,
+) -> Result<Response, ApiError> {
+    let sha256: Sha256Hex = sha256.parse().map_err(|_| ApiError::bad_request(format!("{sha256:?} is not a sha256")))?;
+    let mime = q
+        .mime_type
+        .filter(|m| m.contains('/') && !m.chars().any(|c| c.is_control()))
+        .unwrap_or_else(|| "application/octet-stream".into());
+    stream_blob(&state, BlobRef { sha256, size: q.size }, mime).await
 }
 
 /// `GET /api/launchers`.

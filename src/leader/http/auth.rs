@@ -1,9 +1,10 @@
 //! The one bearer-token check, for every route.
 //!
 //! When a token is configured, every request that changes something (any method but GET and
-//! HEAD) needs `Authorization: Bearer <token>`, and so do downloads of asset bytes (originals
-//! and renditions are content, not status). Status reads stay open, so dashboards and
-//! `offloader job get` work without secrets on a trusted network.
+//! HEAD) needs `Authorization: Bearer <token>`, and so do downloads of bytes: asset originals
+//! and renditions, and any blob (`/api/blobs/`), which are content, not status. Status reads
+//! stay open, so dashboards, the console's pages and `offloader job get` work without secrets
+//! on a trusted network.
 
 use super::error::ApiError;
 use super::ApiState;
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 /// Whether `method` on `path` needs the token.
 fn guarded(method: &Method, path: &str) -> bool {
     let reads = *method == Method::GET || *method == Method::HEAD;
-    !reads || (path.starts_with("/api/assets/") && path.contains("/renditions/"))
+    !reads || (path.starts_with("/api/assets/") && path.contains("/renditions/")) || path.starts_with("/api/blobs/")
 }
 
 pub async fn require_token(State(state): State<ApiState>, req: Request, next: Next) -> Response {
@@ -43,7 +44,10 @@ mod tests {
         assert!(guarded(&Method::DELETE, "/api/jobs/x"));
         assert!(guarded(&Method::GET, "/api/assets/content/dam/a.jpg/renditions/original"));
         assert!(!guarded(&Method::GET, "/api/assets/content/dam/a.jpg"));
+        assert!(guarded(&Method::GET, "/api/blobs/00"));
         assert!(!guarded(&Method::GET, "/api/jobs"));
+        assert!(!guarded(&Method::GET, "/"));
+        assert!(!guarded(&Method::GET, "/console/app.js"));
         assert!(!guarded(&Method::GET, "/metrics"));
     }
 }

@@ -5,10 +5,10 @@
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::jobs::NewJob;
-use crate::leader::ledger::JobQuery;
+use crate::leader::ledger::{JobQuery, MAX_LIMIT};
 use crate::protocol::api::{ErrorBody, JobList, JobRecord, RetriedJobs};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
-use crate::protocol::{JobId, JobState, PayloadEntry, Properties, TopicPattern};
+use crate::protocol::{JobId, JobKind, JobState, PayloadEntry, Properties, PropertyTemplate, TopicPattern};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -141,9 +141,9 @@ pub async fn retry_job(State(state): State<ApiState>, Path(id): Path<String>) ->
         (status = 503, body = ErrorBody)))]
 pub async fn retry_jobs(
     State(state): State<ApiState>,
-    Query(q): Query<ListQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<RetriedJobs>, ApiError> {
-    let jobs = state.jobs.retry_matching(q.into_query()?).await?;
+    let jobs = state.jobs.retry_matching(parse_list_query(&pairs)?).await?;
     Ok(Json(RetriedJobs { jobs }))
 }
 
@@ -156,37 +156,104 @@ pub async fn remove_job(State(state): State<ApiState>, Path(id): Path<String>) -
     Ok(Json(state.jobs.remove(parse_id(&id)?).await?))
 }
 
+/// The search of `GET /api/jobs`, as Sling's `findJobs(type, topic, limit, templates...)`.
+/// Documentation only: the query string is read by [`parse_list_query`], which refuses unknown
+/// and repeated parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 pub struct ListQuery {
-    /// Only jobs in this state (NEW, QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED).
+    /// Which jobs by state, as Sling's query types: ALL (default), ACTIVE, QUEUED (waiting,
+    /// retries included), HISTORY (every final state), CANCELLED (STOPPED, GIVEN_UP, ERROR),
+    /// SUCCEEDED, STOPPED, GIVEN_UP, ERROR, FAILED (waiting for a retry), NEW.
+    kind: Option<String>,
+    /// Only jobs in this one state (NEW, QUEUED, ACTIVE, SUCCEEDED, FAILED, GIVEN_UP, ERROR, STOPPED).
     state: Option<String>,
-    /// Only jobs whose topic matches this pattern (`a/b/*`, `a/**`).
+    /// Only jobs whose topic matches this pattern: a topic, `a/b/*` (one level), `a/b/**` (any depth).
     topic: Option<String>,
+    /// Only jobs created at or after this time (RFC 3339).
+    created_after: Option<String>,
+    /// Only jobs created before this time (RFC 3339).
+    created_before: Option<String>,
+    /// A property template, `size>=100,color=red`: all its conditions hold (`=`, `<`, `<=`, `>`,
+    /// `>=`; numbers compare numerically, other values, or values in double quotes, as strings).
+    /// Repeat for several: a job matching any is selected.
+    #[serde(rename = "where")]
+    #[param(rename = "where")]
+    templates: Option<Vec<String>>,
     /// At most this many jobs (default 100, at most 10 000).
     limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-impl ListQuery {
-    fn into_query(self) -> Result<JobQuery, ApiError> {
-        let states: Vec<JobState> = match self.state {
-            Some(s) => vec![s.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?],
-            None => vec![],
+/// Reads the query string of `GET /api/jobs`; anything unknown, repeated or malformed is refused.
+pub fn parse_list_query(pairs: &[(String, String)]) -> Result<JobQuery, ApiError> {
+    let bad = |m: String| ApiError::bad_request(m);
+    let mut query = JobQuery { limit: 100, ..Default::default() };
+    let mut seen: Vec<&str> = Vec::new();
+    let mut kind_states: Option<Vec<JobState>> = None;
+    let mut state: Option<JobState> = None;
+    for (key, value) in pairs {
+        if key != "where" {
+            if seen.contains(&key.as_str()) {
+                return Err(bad(format!("query parameter {key:?} given twice")));
+            }
+            seen.push(key);
+        }
+        let time = |v: &str| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| bad(format!("{key}={v:?} is not an RFC 3339 time ({e})")))
         };
-        let topic: Option<TopicPattern> = match self.topic {
-            Some(t) => Some(t.parse().map_err(|e| ApiError::bad_request(format!("{e}")))?),
-            None => None,
-        };
-        Ok(JobQuery { states, topic, limit: self.limit.unwrap_or(100).clamp(1, 10_000) })
+        match key.as_str() {
+            "kind" => {
+                let kind: JobKind = value.parse().map_err(|e| bad(format!("{e}")))?;
+                kind_states = Some(kind.states());
+            }
+            "state" => state = Some(value.parse().map_err(|e| bad(format!("{e}")))?),
+            "topic" => {
+                query.topic = Some(value.parse::<TopicPattern>().map_err(|e| bad(format!("topic: {e}")))?)
+            }
+            "created_after" => query.created_after = Some(time(value)?),
+            "created_before" => query.created_before = Some(time(value)?),
+            "where" => query.templates.push(value.parse::<PropertyTemplate>().map_err(|e| bad(format!("{e}")))?),
+            "limit" => {
+                query.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| bad(format!("limit={value:?}: expected 1 to {MAX_LIMIT}")))?
+            }
+            "cursor" => {
+                query.cursor = Some(value.parse().map_err(|_| bad(format!("cursor={value:?} is not a cursor")))?)
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown query parameter {other:?} (expected kind, state, topic, created_after, created_before, where, limit, cursor)"
+                )))
+            }
+        }
     }
+    // A kind and a state together select the jobs both allow.
+    query.states = match (kind_states, state) {
+        (Some(k), Some(s)) if k.is_empty() || k.contains(&s) => vec![s],
+        (Some(_), Some(s)) => return Err(bad(format!("state {s} is not of the kind asked for"))),
+        (Some(k), None) => k,
+        (None, Some(s)) => vec![s],
+        (None, None) => vec![],
+    };
+    Ok(query)
 }
 
 /// Jobs, newest first, with how many jobs the ledger holds per state.
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
-pub async fn list_jobs(State(state): State<ApiState>, Query(q): Query<ListQuery>) -> Result<Json<JobList>, ApiError> {
-    let query = q.into_query()?;
-    let jobs = state.jobs.ledger().list(query).await?;
+pub async fn list_jobs(
+    State(state): State<ApiState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<JobList>, ApiError> {
+    let query = parse_list_query(&pairs)?;
+    let page = state.jobs.ledger().find(query).await?;
     let counts = state.jobs.ledger().counts().await?.into_iter().collect();
-    Ok(Json(JobList { jobs, counts }))
+    Ok(Json(JobList { jobs: page.jobs, counts, next_cursor: page.next.map(|id| id.to_string()) }))
 }

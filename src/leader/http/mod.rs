@@ -1,4 +1,5 @@
-//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics.
+//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics; and the web
+//! console at `/` ([`console`]), a page that uses nothing but this API.
 //!
 //! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
 //! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
@@ -7,10 +8,14 @@
 
 mod assets;
 mod auth;
+mod console;
 mod dead_letters;
 pub mod error;
+mod events;
 mod jobs;
 mod openapi;
+mod schedules;
+mod stats;
 mod topics;
 
 use crate::broker::Publisher;
@@ -42,6 +47,9 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Largest asset upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Cancelled when the leader stops: endless answers (the events stream) end with it, or the
+    /// server's graceful shutdown would wait for them forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -50,6 +58,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(assets::routes())
         .merge(topics::routes())
         .merge(dead_letters::routes())
+        .merge(stats::routes())
+        .merge(schedules::routes())
+        .merge(console::routes())
+        .merge(events::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)
@@ -58,6 +70,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// This process's own metrics, and the ledger's job statistics per topic (the same on every
+/// leader of a shared ledger).
 async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    let mut text = state.metrics.render();
+    let ledger = match state.jobs.ledger().stats(None).await {
+        Ok(report) => stats::render_metrics(&report),
+        Err(e) => format!("# the ledger's job statistics are unavailable: {e}\n"),
+    };
+    // The registry ends with OpenMetrics' `# EOF`, which must stay last.
+    let end = text.rfind("# EOF").unwrap_or(text.len());
+    text.insert_str(end, &ledger);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, dead_letters, jobs, topics};
+use super::{assets, dead_letters, events, jobs, schedules, stats, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -23,9 +23,16 @@ answer is `{\"error\": \"...\"}`."
         jobs::retry_job,
         jobs::retry_jobs,
         jobs::remove_job,
+        stats::stats,
+        schedules::list_schedules,
+        schedules::add_schedule,
+        schedules::remove_schedule,
+        events::events,
         assets::put_asset,
         assets::register_asset,
         assets::get_asset,
+        assets::list_assets,
+        assets::get_blob,
         assets::reprocess_asset,
         assets::launchers,
         assets::models,

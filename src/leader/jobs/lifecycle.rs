@@ -61,6 +61,10 @@ fn spread(id: &crate::protocol::JobId, attempt: u32) -> f64 {
     (h.finish() % 10_000) as f64 / 10_000.0
 }
 
+/// The most attempts a job may ask for: enough for any retry policy, few enough that a typo
+/// cannot keep a failing job alive for years.
+pub const MAX_ATTEMPTS: u32 = 1000;
+
 /// What an event did to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {

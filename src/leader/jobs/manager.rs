@@ -6,7 +6,7 @@
 //! before the mark may send it twice, which the idempotent ledger absorbs.
 
 use super::completions::Completions;
-use super::lifecycle::Effect;
+use super::lifecycle::{Effect, MAX_ATTEMPTS};
 use super::metrics::LeaderMetrics;
 use super::queues::{QueueType, Queues};
 use crate::broker::{Broker, BrokerError, Outgoing, Publisher, Setup};
@@ -22,10 +22,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
-
-/// The most attempts a job may ask for: enough for any retry policy, few enough that a typo
-/// cannot keep a failing job alive for years.
-pub const MAX_ATTEMPTS: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -152,6 +148,29 @@ impl JobManager {
     }
 
     /// The record of a new job, its limits checked.
+    /// Publishes a job already recorded NEW in the ledger (by a schedule's firing, in the
+    /// transaction that advanced the schedule), as `add_job` does after its insert.
+    pub async fn publish_recorded(&self, rec: JobRecord) -> Result<JobRecord, JobError> {
+        self.metrics.jobs_submitted.inc();
+        let sent = match self.ensure_topic(&rec.topic).await {
+            Ok(()) => self.publish(&rec).await.map_err(JobError::from),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
+            Err(e) => {
+                tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
+                self.mark_unsent(rec.id);
+                Ok(rec)
+            }
+        }
+    }
+
+    /// The record of a new job, as `add_job` would make it, without storing it.
+    pub fn new_record(&self, new: NewJob) -> Result<JobRecord, JobError> {
+        self.record(new)
+    }
+
     fn record(&self, new: NewJob) -> Result<JobRecord, JobError> {
         let queue = self.completions.queues().for_topic(&new.topic);
         let max_attempts = new.max_attempts.unwrap_or(queue.retry.max_attempts);

@@ -10,11 +10,13 @@ mod metrics;
 mod poller;
 mod queues;
 mod republisher;
+pub mod retention;
+pub mod scheduler;
 mod waiters;
 
 pub use completions::{Applied, Completions};
-pub use lifecycle::{Effect, RetryPolicy};
-pub use manager::{JobError, JobManager, NewJob, MAX_ATTEMPTS};
+pub use lifecycle::{Effect, RetryPolicy, MAX_ATTEMPTS};
+pub use manager::{JobError, JobManager, NewJob};
 pub use metrics::LeaderMetrics;
 pub use poller::ReplyPoller;
 pub use queues::{QueueConfig, QueueType, Queues, QueuesError};

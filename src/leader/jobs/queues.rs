@@ -25,7 +25,7 @@
 //! level below `a`, `a/**` for any depth); a topic no queue names takes the main queue, whose
 //! settings come from the leader's command line.
 
-use super::lifecycle::RetryPolicy;
+use super::lifecycle::{RetryPolicy, MAX_ATTEMPTS};
 use crate::protocol::{Topic, TopicPattern};
 use serde::Deserialize;
 use std::path::Path;
@@ -145,8 +145,8 @@ impl Queues {
                 backoff,
                 max_delay: s.maxretrydelay.map_or(main.max_delay, Duration::from_millis),
             };
-            if retry.max_attempts > super::manager::MAX_ATTEMPTS {
-                return Err(format!("queue {}: queue.retries is at most {}", s.name, super::manager::MAX_ATTEMPTS - 1));
+            if retry.max_attempts > MAX_ATTEMPTS {
+                return Err(format!("queue {}: queue.retries is at most {}", s.name, MAX_ATTEMPTS - 1));
             }
             queues.push(QueueConfig {
                 name: s.name,

@@ -17,16 +17,23 @@
 //! applied once) is the asset's too.
 
 mod postgres;
+mod query;
+mod retention;
+mod schedules;
 mod sqlite;
+mod stats;
 mod tx;
 
-pub use tx::Tx;
+pub use query::{JobPage, JobQuery, MAX_LIMIT, TEMPLATE_WINDOW};
+pub use retention::Purged;
+pub use schedules::{Fired, MakeJob, NextDue, MAX_CATCH_UP};
+pub use tx::{Aggregate, Tx};
 
 use super::jobs::lifecycle::Effect;
 use super::jobs::Queues;
 use crate::protocol::api::JobRecord;
 use crate::protocol::message::Reply;
-use crate::protocol::{JobId, JobState, Topic, TopicPattern};
+use crate::protocol::{JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
 use futures::future::LocalBoxFuture;
 use serde_json::Value;
@@ -52,6 +59,8 @@ pub enum LedgerError {
         "the ledger could not run the operation: its database is unreachable, or the ledger stopped (see the log)"
     )]
     NotRun,
+    #[error("the ledger refused the operation: {0}")]
+    Refused(String),
     #[error("{0} is not a ledger: use a file path (embedded SQLite) or postgres://user@host:port/database")]
     BadLocation(String),
 }
@@ -98,26 +107,6 @@ pub struct NoProjection;
 impl Projection for NoProjection {
     async fn job_changed(&self, _tx: &mut dyn Tx, _rec: &JobRecord) -> Result<(), LedgerError> {
         Ok(())
-    }
-}
-
-/// Which jobs to list.
-#[derive(Debug, Clone, Default)]
-pub struct JobQuery {
-    /// Any of these states; empty for all.
-    pub states: Vec<JobState>,
-    pub topic: Option<TopicPattern>,
-    /// At most this many (newest first); 0 means 100.
-    pub limit: usize,
-}
-
-impl JobQuery {
-    pub fn limit(&self) -> usize {
-        if self.limit == 0 {
-            100
-        } else {
-            self.limit
-        }
     }
 }
 
@@ -276,6 +265,11 @@ impl Ledger {
         self.run(move |t| Box::pin(async move { t.insert_job(&rec).await })).await
     }
 
+    /// Records many jobs in one transaction (imports, benchmarks): no projection, no publish.
+    pub async fn insert_many(&self, recs: Vec<JobRecord>) -> Result<(), LedgerError> {
+        self.run(move |t| Box::pin(async move { t.insert_jobs(&recs).await })).await
+    }
+
     pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
         self.run(move |t| Box::pin(async move { t.job(id).await })).await
     }
@@ -374,6 +368,11 @@ impl Ledger {
     }
 
     pub async fn list(&self, query: JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
+        Ok(self.find(query).await?.jobs)
+    }
+
+    /// A page of the jobs `query` selects, newest first, and where the next page starts.
+    pub async fn find(&self, query: JobQuery) -> Result<JobPage, LedgerError> {
         self.run(move |t| Box::pin(async move { t.find_jobs(&query).await })).await
     }
 
@@ -448,61 +447,4 @@ fn lock_key(name: &str) -> i64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(bytes)
-}
-
-/// The `WHERE` clause of a job query and its arguments, with placeholders as the engine writes
-/// them (`?1` in SQLite, `$1` in PostgreSQL).
-fn job_filter(query: &JobQuery, placeholder: impl Fn(usize) -> String) -> (String, Vec<String>) {
-    let mut sql = String::from("1 = 1");
-    let mut args: Vec<String> = Vec::new();
-    let arg = |value: String, args: &mut Vec<String>| {
-        args.push(value);
-        placeholder(args.len())
-    };
-    if !query.states.is_empty() {
-        let marks: Vec<String> = query.states.iter().map(|s| arg(s.as_str().to_owned(), &mut args)).collect();
-        sql.push_str(&format!(" AND state IN ({})", marks.join(", ")));
-    }
-    if let Some((like, not_like)) = query.topic.as_ref().and_then(topic_like) {
-        let mark = arg(like, &mut args);
-        sql.push_str(&format!(" AND topic LIKE {mark} ESCAPE '\\'"));
-        if let Some(not_like) = not_like {
-            let mark = arg(not_like, &mut args);
-            sql.push_str(&format!(" AND topic NOT LIKE {mark} ESCAPE '\\'"));
-        }
-    }
-    (sql, args)
-}
-
-/// The SQL `LIKE` conditions that select the topics a pattern matches (topic segments are
-/// `[A-Za-z0-9_]`, so only `_` needs escaping, with `\`). `None` matches every topic.
-fn topic_like(pattern: &TopicPattern) -> Option<(String, Option<String>)> {
-    let text = pattern.as_str().replace('_', "\\_");
-    if pattern.is_exact() {
-        return Some((text, None));
-    }
-    let (prefix, tail) =
-        text.rsplit_once('/').map(|(p, t)| (format!("{p}/"), t)).unwrap_or((String::new(), text.as_str()));
-    match tail {
-        // `a/*`: one more segment, so no further '/'.
-        "*" => Some((format!("{prefix}%"), Some(format!("{prefix}%/%")))),
-        // `a/**`: anything below; the bare `**` matches everything.
-        _ if prefix.is_empty() => None,
-        _ => Some((format!("{prefix}%"), None)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topic_patterns_become_like_conditions() {
-        let like = |p: &str| topic_like(&p.parse().unwrap());
-        assert_eq!(like("a/b_c"), Some(("a/b\\_c".into(), None)));
-        assert_eq!(like("a/*"), Some(("a/%".into(), Some("a/%/%".into()))));
-        assert_eq!(like("a/**"), Some(("a/%".into(), None)));
-        assert_eq!(like("*"), Some(("%".into(), Some("%/%".into()))));
-        assert_eq!(like("**"), None);
-    }
 }

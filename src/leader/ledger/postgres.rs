@@ -17,8 +17,10 @@
 //! Keys and job ids are compared byte by byte (`COLLATE "C"`), as SQLite does, so prefix walks
 //! and newest-first listings mean the same on both engines.
 
-use super::{job_filter, LedgerError, Settle, Tx, Work};
-use crate::protocol::api::JobRecord;
+use super::query::{job_sql, Dialect};
+use super::tx::{Aggregate, AGGREGATE_SQL, PURGED_SQL};
+use super::{JobPage, LedgerError, Settle, Tx, Work};
+use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
@@ -65,7 +67,49 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS started_at BIGINT;
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS finished_at BIGINT;
+CREATE INDEX IF NOT EXISTS jobs_state_id ON jobs(state, id);
+DROP INDEX IF EXISTS jobs_topic;
+CREATE INDEX IF NOT EXISTS jobs_topic_id ON jobs(topic, id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at);
+CREATE TABLE IF NOT EXISTS purged_stats (
+    topic TEXT COLLATE "C" NOT NULL,
+    state TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    wait_ms BIGINT NOT NULL,
+    waited BIGINT NOT NULL,
+    process_ms BIGINT NOT NULL,
+    processed BIGINT NOT NULL,
+    last_started BIGINT,
+    last_finished BIGINT,
+    PRIMARY KEY (topic, state)
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    next_due BIGINT,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_due);
 "#;
+
+/// The final states, as SQL.
+const FINAL: &str = "('SUCCEEDED', 'GIVEN_UP', 'ERROR', 'STOPPED')";
+
+/// Fills the time columns of a ledger written before they existed, once.
+fn backfill_times() -> String {
+    let ms = |field: &str| format!("floor(EXTRACT(EPOCH FROM (doc::jsonb ->> '{field}')::timestamptz) * 1000)::bigint");
+    format!(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT 1 FROM meta WHERE key = 'job_times') THEN
+             UPDATE jobs SET started_at = {}, finished_at = CASE WHEN state IN {FINAL} THEN {} END;
+             INSERT INTO meta(key, value) VALUES ('job_times', '1');
+           END IF;
+         END $$;",
+        ms("started_at"),
+        ms("finished_at")
+    )
+}
 
 /// What the engine hands to the ledger: where to send work, and how to hear about jobs other
 /// leaders finished.
@@ -120,6 +164,7 @@ pub(super) async fn start(url: &str) -> Result<Started, LedgerError> {
         // Leaders starting together would race on CREATE TABLE IF NOT EXISTS; one at a time.
         t.execute("SELECT pg_advisory_xact_lock(7424101)", &[]).await.map_err(|e| pg_err("schema lock", e))?;
         t.batch_execute(SCHEMA).await.map_err(|e| pg_err("creating the schema", e))?;
+        t.batch_execute(&backfill_times()).await.map_err(|e| pg_err("filling the job times", e))?;
         t.execute(
             "INSERT INTO meta(key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",
             &[&uuid::Uuid::new_v4().to_string()],
@@ -292,6 +337,26 @@ fn sql(e: tokio_postgres::Error) -> LedgerError {
     LedgerError::Postgres(explain(&e))
 }
 
+/// When a final job finished, for the `finished_at` column (retention and statistics count
+/// only final jobs as finished).
+fn final_at(rec: &JobRecord) -> Option<i64> {
+    rec.finished_at.filter(|_| rec.state.is_final()).map(millis)
+}
+
+fn aggregate(r: &tokio_postgres::Row) -> Aggregate {
+    Aggregate {
+        topic: r.get(0),
+        state: r.get(1),
+        count: r.get(2),
+        wait_ms: r.get(3),
+        waited: r.get(4),
+        process_ms: r.get(5),
+        processed: r.get(6),
+        last_started: r.get(7),
+        last_finished: r.get(8),
+    }
+}
+
 fn records(rows: Vec<tokio_postgres::Row>) -> Result<Vec<JobRecord>, LedgerError> {
     rows.iter().map(|r| Ok(serde_json::from_str::<JobRecord>(r.get::<_, &str>(0))?)).collect()
 }
@@ -326,7 +391,8 @@ impl Tx for PgTx<'_, '_> {
     async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
         let doc = serde_json::to_string(rec)?;
         self.execute(
-            "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc, started_at, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &rec.id.to_string(),
                 &rec.topic.as_str(),
@@ -334,17 +400,53 @@ impl Tx for PgTx<'_, '_> {
                 &rec.next_attempt_at.map(millis),
                 &millis(rec.created_at),
                 &doc,
+                &rec.started_at.map(millis),
+                &final_at(rec),
             ],
         )
         .await?;
         Ok(())
     }
 
+    async fn insert_jobs(&mut self, recs: &[JobRecord]) -> Result<(), LedgerError> {
+        // One statement per thousand rows: arrays unnested into rows.
+        for chunk in recs.chunks(1000) {
+            let mut cols: (Vec<String>, Vec<&str>, Vec<&str>, Vec<Option<i64>>, Vec<i64>, Vec<String>) =
+                Default::default();
+            let (mut started, mut finished): (Vec<Option<i64>>, Vec<Option<i64>>) = Default::default();
+            for rec in chunk {
+                cols.0.push(rec.id.to_string());
+                cols.1.push(rec.topic.as_str());
+                cols.2.push(rec.state.as_str());
+                cols.3.push(rec.next_attempt_at.map(millis));
+                cols.4.push(millis(rec.created_at));
+                cols.5.push(serde_json::to_string(rec)?);
+                started.push(rec.started_at.map(millis));
+                finished.push(final_at(rec));
+            }
+            self.execute(
+                "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc, started_at, finished_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
+                                      $7::bigint[], $8::bigint[])",
+                &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &started, &finished],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn update_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
         let doc = serde_json::to_string(rec)?;
         self.execute(
-            "UPDATE jobs SET state = $2, next_attempt_at = $3, doc = $4 WHERE id = $1",
-            &[&rec.id.to_string(), &rec.state.as_str(), &rec.next_attempt_at.map(millis), &doc],
+            "UPDATE jobs SET state = $2, next_attempt_at = $3, doc = $4, started_at = $5, finished_at = $6 WHERE id = $1",
+            &[
+                &rec.id.to_string(),
+                &rec.state.as_str(),
+                &rec.next_attempt_at.map(millis),
+                &doc,
+                &rec.started_at.map(millis),
+                &final_at(rec),
+            ],
         )
         .await?;
         if rec.state.is_final() {
@@ -358,13 +460,89 @@ impl Tx for PgTx<'_, '_> {
         Ok(self.execute("DELETE FROM jobs WHERE id = $1", &[&id.to_string()]).await? > 0)
     }
 
-    async fn find_jobs(&mut self, query: &super::JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
-        let (where_sql, args) = job_filter(query, |i| format!("${i}"));
-        let statement = format!("SELECT doc FROM jobs WHERE {where_sql} ORDER BY id DESC LIMIT {}", query.limit());
+    async fn find_jobs(&mut self, query: &super::JobQuery) -> Result<JobPage, LedgerError> {
+        let q = job_sql(query, Dialect::Postgres);
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        let rows = self.t.query(&statement, &params).await.map_err(sql)?;
-        records(rows)
+            q.args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let jobs = records(self.t.query(&q.select, &params).await.map_err(sql)?)?;
+        let next = if jobs.len() >= q.limit {
+            jobs.last().map(|j| j.id)
+        } else if let Some(probe) = &q.probe {
+            let rows = self.t.query(probe, &params[..q.probe_args]).await.map_err(sql)?;
+            rows.first().and_then(|r| r.get::<_, &str>(0).parse().ok())
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
+    async fn aggregates(&mut self) -> Result<Vec<Aggregate>, LedgerError> {
+        Ok(self.query(AGGREGATE_SQL, &[]).await?.iter().map(aggregate).collect())
+    }
+
+    async fn purged_aggregates(&mut self) -> Result<Vec<Aggregate>, LedgerError> {
+        Ok(self.query(PURGED_SQL, &[]).await?.iter().map(aggregate).collect())
+    }
+
+    async fn add_purged(&mut self, a: &Aggregate) -> Result<(), LedgerError> {
+        self.execute(
+            "INSERT INTO purged_stats AS s(topic, state, count, wait_ms, waited, process_ms, processed, last_started, last_finished)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (topic, state) DO UPDATE SET count = s.count + excluded.count,
+               wait_ms = s.wait_ms + excluded.wait_ms, waited = s.waited + excluded.waited,
+               process_ms = s.process_ms + excluded.process_ms, processed = s.processed + excluded.processed,
+               last_started = GREATEST(s.last_started, excluded.last_started),
+               last_finished = GREATEST(s.last_finished, excluded.last_finished)",
+            &[
+                &a.topic,
+                &a.state,
+                &a.count,
+                &a.wait_ms,
+                &a.waited,
+                &a.process_ms,
+                &a.processed,
+                &a.last_started,
+                &a.last_finished,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn finished_before(&mut self, before: DateTime<Utc>, limit: usize) -> Result<Vec<JobRecord>, LedgerError> {
+        let statement = format!(
+            "SELECT doc FROM jobs WHERE finished_at < $1 AND state IN {FINAL} ORDER BY finished_at LIMIT $2 FOR UPDATE"
+        );
+        records(self.query(&statement, &[&millis(before), &(limit as i64)]).await?)
+    }
+
+    async fn put_schedule(&mut self, s: &Schedule) -> Result<(), LedgerError> {
+        self.execute(
+            "INSERT INTO schedules(id, next_due, doc) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET next_due = excluded.next_due, doc = excluded.doc",
+            &[&s.id, &s.next_due.map(millis), &serde_json::to_string(s)?],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn schedules(&mut self) -> Result<Vec<Schedule>, LedgerError> {
+        let rows = self.query("SELECT doc FROM schedules ORDER BY id", &[]).await?;
+        rows.iter().map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?)).collect()
+    }
+
+    async fn delete_schedule(&mut self, id: &str) -> Result<bool, LedgerError> {
+        Ok(self.execute("DELETE FROM schedules WHERE id = $1", &[&id]).await? > 0)
+    }
+
+    async fn due_schedules(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Schedule>, LedgerError> {
+        let rows = self
+            .query(
+                "SELECT doc FROM schedules WHERE next_due <= $1 ORDER BY next_due LIMIT $2 FOR UPDATE",
+                &[&millis(now), &(limit as i64)],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?)).collect()
     }
 
     async fn count_states(&mut self) -> Result<Vec<(JobState, u64)>, LedgerError> {

@@ -8,8 +8,10 @@
 //! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
 //! crashing; only a power loss can take the last few commits.
 
-use super::{job_filter, JobQuery, LedgerError, Settle, Tx, Work};
-use crate::protocol::api::JobRecord;
+use super::query::{job_sql, Dialect};
+use super::tx::{Aggregate, AGGREGATE_SQL, PURGED_SQL};
+use super::{JobPage, JobQuery, LedgerError, Settle, Tx, Work};
+use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
@@ -22,7 +24,7 @@ use std::path::Path;
 const MAX_BATCH: usize = 1024;
 
 /// The schema; `user_version` says which one a file holds.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Opens (or creates) the ledger file and starts its writer thread; returns where to send work
 /// and the ledger's id.
@@ -39,10 +41,29 @@ pub(super) fn start(path: &Path) -> Result<(async_channel::Sender<Work>, String)
              state TEXT NOT NULL,
              next_attempt_at INTEGER,
              created_at INTEGER NOT NULL,
-             doc TEXT NOT NULL
+             doc TEXT NOT NULL,
+             started_at INTEGER,
+             finished_at INTEGER
          );
          CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
-         CREATE INDEX IF NOT EXISTS jobs_topic ON jobs(topic);
+         CREATE TABLE IF NOT EXISTS purged_stats (
+             topic TEXT NOT NULL,
+             state TEXT NOT NULL,
+             count INTEGER NOT NULL,
+             wait_ms INTEGER NOT NULL,
+             waited INTEGER NOT NULL,
+             process_ms INTEGER NOT NULL,
+             processed INTEGER NOT NULL,
+             last_started INTEGER,
+             last_finished INTEGER,
+             PRIMARY KEY (topic, state)
+         );
+         CREATE TABLE IF NOT EXISTS schedules (
+             id TEXT PRIMARY KEY,
+             next_due INTEGER,
+             doc TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS schedules_due ON schedules(next_due);
          CREATE TABLE IF NOT EXISTS topics (
              topic TEXT PRIMARY KEY,
              first_seen INTEGER NOT NULL
@@ -60,6 +81,16 @@ pub(super) fn start(path: &Path) -> Result<(async_channel::Sender<Work>, String)
     )
     .map_err(open_err)?;
     migrate(&mut conn).map_err(open_err)?;
+    // After the migration, which adds the columns some of them cover. `(state, id)` and
+    // `(topic, id)` serve searches newest first; `finished_at` serves retention.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS jobs_state_id ON jobs(state, id);
+         DROP INDEX IF EXISTS jobs_topic;
+         CREATE INDEX IF NOT EXISTS jobs_topic_id ON jobs(topic, id);
+         CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at);
+         PRAGMA optimize=0x10002;",
+    )
+    .map_err(open_err)?;
     conn.execute(
         "INSERT OR IGNORE INTO meta(key, value) VALUES ('ledger_id', ?1)",
         params![uuid::Uuid::new_v4().to_string()],
@@ -86,7 +117,29 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'assets'", [], |r| {
             r.get::<_, i64>(0)
         })? > 0;
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('jobs')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     let t = conn.transaction()?;
+    if !columns.iter().any(|c| c == "finished_at") {
+        // Schema 3: the times statistics and retention read, from each record.
+        // Whole seconds, plus the first three fractional digits: records hold RFC 3339 times
+        // with 0, 3, 6 or 9 of them, truncated to milliseconds as the ledger writes them.
+        let ms = |field: &str| {
+            format!(
+                "CAST(strftime('%s', json_extract(doc, '$.{field}')) AS INTEGER) * 1000
+                 + CAST(substr(json_extract(doc, '$.{field}'), 21, 3) AS INTEGER)"
+            )
+        };
+        t.execute_batch(&format!(
+            "ALTER TABLE jobs ADD COLUMN started_at INTEGER;
+             ALTER TABLE jobs ADD COLUMN finished_at INTEGER;
+             UPDATE jobs SET started_at = {}, finished_at = CASE WHEN state IN {FINAL} THEN {} END;",
+            ms("started_at"),
+            ms("finished_at")
+        ))?;
+    }
     if has_assets {
         let moved = migrate_assets(&t)?;
         t.execute_batch("DROP TABLE renditions; DROP TABLE assets;")?;
@@ -95,6 +148,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     t.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     t.commit()
 }
+
+/// The final states, as SQL.
+const FINAL: &str = "('SUCCEEDED', 'GIVEN_UP', 'ERROR', 'STOPPED')";
 
 /// Copies every version-1 asset row, with its renditions, into an `asset` document.
 fn migrate_assets(t: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
@@ -258,6 +314,30 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// When a final job finished, for the `finished_at` column (retention and statistics count
+/// only final jobs as finished).
+fn final_at(rec: &JobRecord) -> Option<i64> {
+    rec.finished_at.filter(|_| rec.state.is_final()).map(millis)
+}
+
+fn aggregate_rows(conn: &Connection, sql: &str) -> Result<Vec<Aggregate>, LedgerError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Aggregate {
+            topic: r.get(0)?,
+            state: r.get(1)?,
+            count: r.get(2)?,
+            wait_ms: r.get(3)?,
+            waited: r.get(4)?,
+            process_ms: r.get(5)?,
+            processed: r.get(6)?,
+            last_started: r.get(7)?,
+            last_finished: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<JobRecord>, LedgerError> {
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -286,7 +366,8 @@ impl Tx for SqliteTx<'_> {
     async fn insert_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO jobs(id, topic, state, next_attempt_at, created_at, doc, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 rec.id.to_string(),
@@ -294,21 +375,28 @@ impl Tx for SqliteTx<'_> {
                 rec.state.as_str(),
                 rec.next_attempt_at.map(millis),
                 millis(rec.created_at),
-                serde_json::to_string(rec)?
+                serde_json::to_string(rec)?,
+                rec.started_at.map(millis),
+                final_at(rec),
             ])?;
         self.cache.put(rec);
         Ok(())
     }
 
     async fn update_job(&mut self, rec: &JobRecord) -> Result<(), LedgerError> {
-        self.conn.prepare_cached("UPDATE jobs SET state = ?2, next_attempt_at = ?3, doc = ?4 WHERE id = ?1")?.execute(
-            params![
+        self.conn
+            .prepare_cached(
+                "UPDATE jobs SET state = ?2, next_attempt_at = ?3, doc = ?4, started_at = ?5, finished_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
                 rec.id.to_string(),
                 rec.state.as_str(),
                 rec.next_attempt_at.map(millis),
-                serde_json::to_string(rec)?
-            ],
-        )?;
+                serde_json::to_string(rec)?,
+                rec.started_at.map(millis),
+                final_at(rec),
+            ])?;
         self.cache.put(rec);
         Ok(())
     }
@@ -319,12 +407,92 @@ impl Tx for SqliteTx<'_> {
         Ok(n > 0)
     }
 
-    async fn find_jobs(&mut self, query: &JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
-        let (where_sql, args) = job_filter(query, |i| format!("?{i}"));
-        let sql = format!("SELECT doc FROM jobs WHERE {where_sql} ORDER BY id DESC LIMIT {}", query.limit());
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+    async fn find_jobs(&mut self, query: &JobQuery) -> Result<JobPage, LedgerError> {
+        let q = job_sql(query, Dialect::Sqlite);
+        let mut stmt = self.conn.prepare_cached(&q.select)?;
+        let jobs = records(stmt.query(rusqlite::params_from_iter(q.args.iter()))?)?;
+        let next = if jobs.len() >= q.limit {
+            jobs.last().map(|j| j.id)
+        } else if let Some(probe) = &q.probe {
+            let id: Option<String> = self
+                .conn
+                .prepare_cached(probe)?
+                .query_row(rusqlite::params_from_iter(q.args[..q.probe_args].iter()), |r| r.get(0))
+                .optional()?;
+            id.and_then(|id| id.parse().ok())
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
+    async fn aggregates(&mut self) -> Result<Vec<Aggregate>, LedgerError> {
+        aggregate_rows(self.conn, AGGREGATE_SQL)
+    }
+
+    async fn purged_aggregates(&mut self) -> Result<Vec<Aggregate>, LedgerError> {
+        aggregate_rows(self.conn, PURGED_SQL)
+    }
+
+    async fn add_purged(&mut self, a: &Aggregate) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO purged_stats(topic, state, count, wait_ms, waited, process_ms, processed, last_started, last_finished)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(topic, state) DO UPDATE SET count = count + excluded.count,
+                   wait_ms = wait_ms + excluded.wait_ms, waited = waited + excluded.waited,
+                   process_ms = process_ms + excluded.process_ms, processed = processed + excluded.processed,
+                   last_started = MAX(COALESCE(last_started, excluded.last_started), COALESCE(excluded.last_started, last_started)),
+                   last_finished = MAX(COALESCE(last_finished, excluded.last_finished), COALESCE(excluded.last_finished, last_finished))",
+            )?
+            .execute(params![
+                a.topic,
+                a.state,
+                a.count,
+                a.wait_ms,
+                a.waited,
+                a.process_ms,
+                a.processed,
+                a.last_started,
+                a.last_finished
+            ])?;
+        Ok(())
+    }
+
+    async fn finished_before(&mut self, before: DateTime<Utc>, limit: usize) -> Result<Vec<JobRecord>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT doc FROM jobs WHERE finished_at < ?1 AND state IN {FINAL} ORDER BY finished_at LIMIT ?2"
+        ))?;
+        let rows = stmt.query(params![millis(before), limit as i64])?;
         records(rows)
+    }
+
+    async fn put_schedule(&mut self, s: &Schedule) -> Result<(), LedgerError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO schedules(id, next_due, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET next_due = excluded.next_due, doc = excluded.doc",
+            )?
+            .execute(params![s.id, s.next_due.map(millis), serde_json::to_string(s)?])?;
+        Ok(())
+    }
+
+    async fn schedules(&mut self) -> Result<Vec<Schedule>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc FROM schedules ORDER BY id")?;
+        let docs: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
+
+    async fn delete_schedule(&mut self, id: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.prepare_cached("DELETE FROM schedules WHERE id = ?1")?.execute(params![id])? > 0)
+    }
+
+    async fn due_schedules(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Schedule>, LedgerError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT doc FROM schedules WHERE next_due <= ?1 ORDER BY next_due LIMIT ?2")?;
+        let docs: Vec<String> =
+            stmt.query_map(params![millis(now), limit as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
     }
 
     async fn count_states(&mut self) -> Result<Vec<(JobState, u64)>, LedgerError> {

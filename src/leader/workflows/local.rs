@@ -82,6 +82,7 @@ impl LocalRunner {
             states: vec![JobState::New, JobState::Queued, JobState::Active],
             topic: Some((&local_topic()).into()),
             limit: 100_000,
+            ..Default::default()
         };
         let mut pending = self.jobs.ledger().list(query).await?;
         pending.retain(|rec| which(rec));

@@ -94,3 +94,39 @@ pub struct IngestOutcome {
     #[serde(default)]
     pub workflow_error: Option<String>,
 }
+
+/// `GET /api/assets?folder=`: one folder of the asset tree, as a browser shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetFolder {
+    /// The folder listed (`/` for the root).
+    pub path: String,
+    /// Its subfolders, by name, each with how many assets it holds at any depth.
+    pub folders: Vec<FolderEntry>,
+    /// The assets directly in it, by path.
+    pub assets: Vec<AssetEntry>,
+    /// The folder holds more than one listing reads: the lists are incomplete.
+    pub truncated: bool,
+}
+
+/// A subfolder in an [`AssetFolder`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FolderEntry {
+    pub name: String,
+    pub path: String,
+    /// Assets under it, at any depth (as far as the listing read).
+    pub assets: u64,
+}
+
+/// An asset in an [`AssetFolder`]: enough to show a row; the whole asset is one GET away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AssetEntry {
+    pub path: AssetPath,
+    pub name: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub renditions: usize,
+    /// The state of the workflow job that last ran on it, if any.
+    #[serde(default)]
+    pub state: Option<JobState>,
+    pub modified_at: DateTime<Utc>,
+}

@@ -144,10 +144,27 @@ impl JobRecord {
 pub struct JobList {
     pub jobs: Vec<JobRecord>,
     pub counts: BTreeMap<JobState, u64>,
+    /// Where the next page starts (pass it back as `cursor`); absent on the last page. A search
+    /// with property templates examines a bounded window of jobs per page, so a page may hold
+    /// fewer jobs than asked and still have a next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /api/jobs/retry`: the jobs retried, each as it is now (QUEUED).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetriedJobs {
     pub jobs: Vec<JobRecord>,
+}
+
+/// One event of `GET /api/events` (`event: job`): a job that is new or whose state or attempt
+/// changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobEvent {
+    pub id: JobId,
+    pub topic: Topic,
+    pub state: JobState,
+    pub attempt: u32,
+    /// When the leader saw the change.
+    pub at: DateTime<Utc>,
 }

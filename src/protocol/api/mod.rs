@@ -9,12 +9,18 @@
 mod asset;
 mod dead_letter;
 mod job_record;
+mod schedule;
+mod stats;
 mod topics;
 mod topology;
 
-pub use asset::{Asset, AssetChange, AssetJob, IngestOutcome, RenditionRecord, StartedJob};
+pub use asset::{
+    Asset, AssetChange, AssetEntry, AssetFolder, AssetJob, FolderEntry, IngestOutcome, RenditionRecord, StartedJob,
+};
 pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
-pub use job_record::{JobList, JobRecord, RetriedJobs, WorkerRef};
+pub use job_record::{JobEvent, JobList, JobRecord, RetriedJobs, WorkerRef};
+pub use schedule::{NewSchedule, Schedule, ScheduleList};
+pub use stats::{JobStatistics, StatsReport};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,
