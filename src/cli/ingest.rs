@@ -100,7 +100,12 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 let result = async {
                     let asset = asset?;
                     let stored = store.put_file(&file).await.map_err(|e| e.to_string())?;
-                    let mime = mime_guess::from_path(&file).first().map(|m| m.essence_str().to_owned());
+                    // What the bytes are, else the name's guess (the leader does not read them).
+                    let head = read_head(&file).await;
+                    let name = file.file_name().and_then(|n| n.to_str());
+                    let mime = offloader_renditions::sniff_mime(&head, name)
+                        .map(str::to_owned)
+                        .or_else(|| mime_guess::from_path(&file).first().map(|m| m.essence_str().to_owned()));
                     client.register_asset(&asset, &stored.blob, mime.as_deref()).await.map_err(|e| format!("{e:#}"))
                 }
                 .await;
@@ -147,4 +152,14 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A file's first bytes, for the MIME sniffer (none when it cannot be read).
+async fn read_head(file: &Path) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::with_capacity(offloader_renditions::SNIFF_LEN);
+    if let Ok(f) = tokio::fs::File::open(file).await {
+        let _ = f.take(offloader_renditions::SNIFF_LEN as u64).read_to_end(&mut head).await;
+    }
+    head
 }

@@ -139,6 +139,26 @@ pub fn init_tracing(global: &Global) {
     }
 }
 
+/// A size in bytes: a number, optionally followed by `K`/`M`/`G` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB` (powers of 1024), e.g. `1GiB`, `512MiB`, `800M`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 1GiB, 512MiB, 800M)"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use K, M, G, KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mul).filter(|&v| v > 0).ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
 /// Parses `15s`, `500ms`, `2m`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<f64>() {
@@ -147,4 +167,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
     }
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 15s or 500ms: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_take_decimal_and_binary_units() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("800M"), Ok(800_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("1TB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("lots").is_err());
+    }
 }

@@ -1,6 +1,6 @@
 //! `offloader worker`: joins the pool and processes the topics enabled on it.
 
-use super::settings::{parse_duration, DiscoveryArgs, Global};
+use super::settings::{parse_bytes, parse_duration, DiscoveryArgs, Global};
 use super::shutdown;
 use anyhow::{bail, Context as _};
 use offloader::consumer::{register_builtin_as, register_builtins, ConsumerRegistry, WorkflowConsumer};
@@ -73,6 +73,17 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_MAX_INPUT_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_input_bytes: u64,
 
+    /// Memory budget of one workflow job's decode, e.g. `1GiB`, `512MiB` or bytes: what is
+    /// actually decoded (a JPEG shrunk on load counts at its shrunk size), not the file's pixel
+    /// count. An image that cannot fit is refused with the reason (docs/formats.md).
+    #[arg(long, env = "OFFLOADER_MAX_MEMORY", default_value = "1GiB", value_parser = parse_bytes)]
+    max_memory: u64,
+
+    /// Longest one call of an external program (pdftoppm, pdfinfo, ffmpeg, ffprobe) may run
+    /// for a PDF or a video before it is killed and the asset refused (SourceTimeout).
+    #[arg(long, env = "OFFLOADER_MAX_TOOL_TIME", default_value = "60s", value_parser = parse_duration)]
+    max_tool_time: Duration,
+
     /// A directory of workflow model files (`*.json`), added to the built-ins: the models
     /// this worker can run for jobs that name a model without carrying it (an offload step
     /// with `include_model = false`). Give it the same folder as the leader's --models.
@@ -109,11 +120,11 @@ fn read_config(path: &Path) -> anyhow::Result<ConsumerManager> {
     Ok(file.job.consumermanager)
 }
 
-fn registry(consume: &[String], models: Option<&Path>) -> anyhow::Result<ConsumerRegistry> {
+fn registry(consume: &[String], models: Option<&Path>, limits: Limits) -> anyhow::Result<ConsumerRegistry> {
     let mut registry = ConsumerRegistry::new();
     register_builtins(&mut registry);
     // AEM's offloading topic runs workflow models (DAM Update Asset) with the renditions engine.
-    let workflow = WorkflowConsumer::with_models(ModelRegistry::load(models)?, Limits::default());
+    let workflow = WorkflowConsumer::with_models(ModelRegistry::load(models)?, limits);
     registry.register(OFFLOADING_TOPIC.parse()?, workflow.clone());
     for spec in consume {
         let Some((pattern, name)) = spec.split_once('=') else {
@@ -134,7 +145,12 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => read_config(path)?,
         None => ConsumerManager::default(),
     };
-    let registry = registry(&args.consume, args.models.as_deref())?;
+    let limits = Limits {
+        max_alloc: args.max_memory,
+        tool_timeout_secs: args.max_tool_time.as_secs().max(1),
+        ..Limits::default()
+    };
+    let registry = registry(&args.consume, args.models.as_deref(), limits)?;
     let stop = shutdown::on_signal();
     let broker = global.broker("worker").await?;
     let store = global.datastore().await?;

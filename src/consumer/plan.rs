@@ -106,6 +106,22 @@ impl Processed {
     }
 }
 
+/// The reason recorded when the engine refuses an asset: a stable label, the asset, the
+/// engine's words, e.g. `SourceUnsupported: /content/dam/a.psd: unsupported input: ...`.
+pub fn refusal(asset: &str, e: &EngineError) -> String {
+    let label = match e.code() {
+        "unsupported" => "SourceUnsupported",
+        "too_large" | "input_too_large" | "alloc_limit" => "SourceTooLarge",
+        "truncated" | "corrupt" => "SourceCorrupt",
+        "invalid_spec" => "InvalidRendition",
+        "timeout" => "SourceTimeout",
+        "io" => "EngineFailure",
+        "tool_missing" => "ToolMissing",
+        _ => "EngineFailure",
+    };
+    format!("{label}: {asset}: {e}")
+}
+
 /// The engine's spec for one rendition of a model.
 fn spec(r: &Rendition) -> RenditionSpec {
     let format = match r.format {

@@ -13,8 +13,10 @@
 //! `renditions` (pixel sizes), and the model it ran when the job asks for it ("Add Model To
 //! Output").
 //!
-//! Results: bad input (corrupt, truncated, not an image, too large) cancels the job with the
-//! engine's reason, since retrying cannot make those bytes better; a model this process does
+//! Results: bad input (corrupt, truncated, unsupported, too large for the memory budget, a PDF
+//! or video whose program failed or timed out) cancels the job with the engine's reason,
+//! labelled by [`refusal`](super::plan::refusal) (`SourceUnsupported: <asset>: ...`), since
+//! retrying cannot make those bytes better; a model this process does
 //! not have declines the job, so it goes back to its queue for a worker that has the model.
 
 use super::{Context, JobConsumer, Plan};
@@ -105,7 +107,7 @@ impl JobConsumer for WorkflowConsumer {
         let limits = self.limits;
         let processed = match ctx.run_blocking(move || plan.run(&bytes, &limits)).await {
             Ok(Ok(out)) => out,
-            Ok(Err(e)) => return JobResult::cancel(format!("{}: {e}", contract.payload)),
+            Ok(Err(e)) => return JobResult::cancel(super::plan::refusal(contract.payload.as_str(), &e)),
             Err(result) => return result,
         };
         ctx.increment_progress(1);

@@ -3,6 +3,7 @@
 //! ([`Ingestor`]), and the watch folder hook ([`watch`]).
 
 mod ingest;
+pub mod mime;
 mod repository;
 pub mod watch;
 

@@ -301,6 +301,11 @@ impl Projection for AssetProjection {
             job.model = old.model.clone();
             job.model_version = old.model_version;
         }
+        if rec.state != JobState::Succeeded && rec.state.is_final() {
+            // The reason a job ended without renditions (e.g. `SourceUnsupported: ...`) stays
+            // on the asset, so nothing about it is silent.
+            job.error = rec.result.as_ref().and_then(|r| r.reason()).map(str::to_owned);
+        }
         asset.job = Some(job);
         tx.put_doc(KIND, path.as_str(), &encode(&asset)?).await
     }

@@ -103,7 +103,8 @@ async fn take(cfg: &WatchConfig, rel: &Path, store: &dyn BlobStore, ingestor: &I
         }
         Err(e) => return settle(cfg, rel, Err(e.to_string())).await,
     };
-    let mime = mime_guess::from_path(&file).first_or_octet_stream().essence_str().to_owned();
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let mime = super::mime::content_mime(&read_head(&file).await, name, None);
     match ingestor.ingest(asset.clone(), stored.blob, mime).await {
         Ok(outcome) => {
             tracing::info!(file = %file.display(), asset = %asset, change = ?outcome.change, "watch folder: ingested");
@@ -111,6 +112,16 @@ async fn take(cfg: &WatchConfig, rel: &Path, store: &dyn BlobStore, ingestor: &I
         }
         Err(e) => tracing::warn!(file = %file.display(), error = %e, "watch folder: will try again"),
     }
+}
+
+/// The file's first bytes for the sniffer (none when it cannot be read: the name decides).
+async fn read_head(file: &Path) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::with_capacity(super::mime::SNIFF_LEN);
+    if let Ok(f) = tokio::fs::File::open(file).await {
+        let _ = f.take(super::mime::SNIFF_LEN as u64).read_to_end(&mut head).await;
+    }
+    head
 }
 
 /// Moves the file to `.done/` or, with the reason, to `.failed/`.

@@ -2,8 +2,9 @@
 //!
 //! - `PUT /api/assets/{*path}`: the body is the asset's bytes, streamed into the datastore (never
 //!   held in memory) and refused with 413 as soon as it passes `--max-upload-bytes` (at once
-//!   when `Content-Length` says so); `Content-Type` gives the MIME type, else it is guessed from
-//!   the name.
+//!   when `Content-Length` says so). The MIME type is sniffed from the first bytes as they pass
+//!   (`leader/assets/mime.rs`); bytes the sniffer does not know take `Content-Type`, else a
+//!   guess from the name.
 //! - `POST /api/assets/{*path}` `{"blob": {sha256, size}, "mime_type"?}`: registers bytes already
 //!   in the datastore (what `offloader ingest` does after uploading directly).
 //! - `GET /api/assets/{*path}`: the asset as JSON; `GET /api/assets/{*path}/renditions/{name}`
@@ -23,6 +24,7 @@
 use super::error::ApiError;
 use super::ApiState;
 use crate::datastore::{BlobStore, DatastoreError};
+use crate::leader::assets::mime;
 use crate::leader::workflows::Launcher;
 use crate::protocol::api::{Asset, AssetChange, AssetFolder, ErrorBody, IngestOutcome};
 use crate::protocol::WorkflowModel;
@@ -70,12 +72,10 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-/// The MIME type a client declared, unless it is the meaningless default; else a guess by name.
+/// The MIME type a client declared, unless it is the meaningless default; else a guess by name
+/// (for bytes registered by reference, which the leader does not read).
 fn mime_type(declared: Option<&str>, path: &AssetPath) -> String {
-    declared
-        .map(|m| m.split(';').next().unwrap_or(m).trim().to_ascii_lowercase())
-        .filter(|m| !m.is_empty() && m != "application/octet-stream" && m.contains('/'))
-        .unwrap_or_else(|| mime_guess::from_path(path.name()).first_or_octet_stream().essence_str().to_owned())
+    mime::declared_or_guessed(declared, path.name())
 }
 
 fn answer(outcome: IngestOutcome) -> Response {
@@ -108,12 +108,18 @@ pub async fn put_asset(
         return Err(too_large(max));
     }
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let mime = mime_type(declared, &path);
+    // Keep the first bytes as they pass, for the sniffer.
+    let head = Arc::new(std::sync::Mutex::new(Vec::with_capacity(mime::SNIFF_LEN)));
+    let head_in = head.clone();
     // Count while streaming: a body without (or lying about) its length stops at the limit.
     let mut seen = 0u64;
     let stream = body.into_data_stream().map_err(std::io::Error::other).map(move |chunk| {
         let chunk = chunk?;
         seen += chunk.len() as u64;
+        if let Ok(mut h) = head_in.lock() {
+            let room = mime::SNIFF_LEN.saturating_sub(h.len());
+            h.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        }
         if seen > max {
             return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, "upload over the limit"));
         }
@@ -126,6 +132,10 @@ pub async fn put_asset(
             return Err(too_large(max))
         }
         Err(e) => return Err(datastore_error(e)),
+    };
+    let mime = match head.lock() {
+        Ok(h) => mime::content_mime(&h, path.name(), declared),
+        Err(_) => mime_type(declared, &path),
     };
     Ok(answer(state.ingestor.ingest(path, stored.blob, mime).await?))
 }

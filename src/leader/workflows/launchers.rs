@@ -41,7 +41,8 @@ pub struct Launcher {
     pub event: AssetEvent,
     /// Path glob, e.g. `/content/dam/**`.
     pub path: String,
-    /// MIME type glob, e.g. `image/*`.
+    /// MIME type glob, e.g. `image/*`; alternatives separated by `|`, e.g.
+    /// `image/*|video/*|application/pdf`.
     #[serde(default = "any_mime")]
     pub mime_type: String,
     /// Id of the workflow model to start.
@@ -77,6 +78,9 @@ struct LaunchersFile {
     launchers: Vec<Launcher>,
 }
 
+/// What the default launchers start DAM Update Asset for.
+pub const DAM_MIME_TYPES: &str = "image/*|video/*|application/pdf";
+
 /// The launchers, in the order they are tried.
 #[derive(Debug, Clone)]
 pub struct Launchers {
@@ -84,13 +88,14 @@ pub struct Launchers {
 }
 
 impl Launchers {
-    /// AEM's two DAM Update Asset launchers.
+    /// AEM's two DAM Update Asset launchers, for every type the renditions engine renders
+    /// (docs/formats.md): images, videos and PDFs.
     pub fn defaults() -> Launchers {
         let dam = |id: &str, event| Launcher {
             id: id.into(),
             event,
             path: "/content/dam/**".into(),
-            mime_type: "image/*".into(),
+            mime_type: DAM_MIME_TYPES.into(),
             workflow: DAM_UPDATE_ASSET_OFFLOADING.into(),
             enabled: true,
             topic: None,
@@ -150,10 +155,15 @@ impl Launchers {
 
     /// The first enabled launcher matching the event, path and MIME type.
     pub fn find(&self, event: AssetEvent, path: &str, mime_type: &str) -> Option<&Launcher> {
-        self.list
-            .iter()
-            .find(|l| l.enabled && l.event == event && path_glob(&l.path, path) && wildcard(&l.mime_type, mime_type))
+        self.list.iter().find(|l| {
+            l.enabled && l.event == event && path_glob(&l.path, path) && mime_matches(&l.mime_type, mime_type)
+        })
     }
+}
+
+/// A launcher's MIME pattern: globs separated by `|`, any of which may match.
+fn mime_matches(pattern: &str, mime_type: &str) -> bool {
+    pattern.split('|').any(|p| wildcard(p.trim(), mime_type))
 }
 
 /// Path glob over `/` segments: `**` is any number of segments, `*` inside a segment any run of
@@ -213,6 +223,10 @@ mod tests {
         assert!(wildcard("*", "application/pdf"));
         assert!(wildcard("IMAGE/JPEG", "image/jpeg"));
         assert!(!wildcard("image/*", "video/mp4"));
+        assert!(mime_matches(DAM_MIME_TYPES, "video/quicktime"));
+        assert!(mime_matches(DAM_MIME_TYPES, "application/pdf"));
+        assert!(mime_matches(DAM_MIME_TYPES, "image/vnd.adobe.photoshop"));
+        assert!(!mime_matches(DAM_MIME_TYPES, "text/plain"));
     }
 
     #[test]
@@ -221,7 +235,9 @@ mod tests {
         let l = d.find(AssetEvent::Created, "/content/dam/a.jpg", "image/jpeg").unwrap();
         assert_eq!(l.workflow, DAM_UPDATE_ASSET_OFFLOADING);
         assert!(d.find(AssetEvent::Modified, "/content/dam/a.jpg", "image/png").is_some());
-        assert!(d.find(AssetEvent::Created, "/content/dam/a.pdf", "application/pdf").is_none());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.pdf", "application/pdf").is_some());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.mov", "video/quicktime").is_some());
+        assert!(d.find(AssetEvent::Created, "/content/dam/a.txt", "text/plain").is_none());
         assert!(d.find(AssetEvent::Created, "/var/a.jpg", "image/jpeg").is_none());
     }
 

@@ -26,7 +26,7 @@ pub(crate) fn decode(
     match meta.format {
         ImageFormat::Jpeg => decode_jpeg(input, target, limits, tuning),
         ImageFormat::Png => decode_png(input, limits),
-        other => decode_other(input, other, limits),
+        other => decode_other(input, other, meta, limits),
     }
 }
 
@@ -80,7 +80,10 @@ fn decode_jpeg(
         _ => TjPixel::Rgb,
     };
     let needed = w as u64 * h as u64 * fmt.channels() as u64;
-    limits.check_alloc(needed, || format!("decoded {w}x{h} image needs {needed} bytes"))?;
+    let (fw, fh) = (dec.header.width, dec.header.height);
+    limits.check_alloc(needed, || {
+        format!("the {fw}x{fh} JPEG decoded at {num}/8 ({w}x{h}) needs {needed} bytes of pixels")
+    })?;
     let (w, h, buf) = match dec.decode(num, fmt) {
         Ok(v) => v,
         Err((err, Some(v))) if benign_warning(&err.message) => v,
@@ -142,7 +145,10 @@ fn decode_png(input: &[u8], limits: &Limits) -> Result<RawImage, EngineError> {
         max_alloc: limits.max_alloc,
         detail: "the decoded PNG's size overflows".into(),
     })?;
-    limits.check_alloc(size as u64, || format!("decoded PNG needs {size} bytes"))?;
+    limits.check_alloc(size as u64, || {
+        let (w, h) = reader.info().size();
+        format!("a PNG cannot be shrunk while decoding, and this {w}x{h} one needs {size} bytes at full size")
+    })?;
     let mut buf = vec![0u8; size];
     let info = reader.next_frame(&mut buf).map_err(png_err)?;
     buf.truncate(info.buffer_size());
@@ -156,7 +162,33 @@ fn decode_png(input: &[u8], limits: &Limits) -> Result<RawImage, EngineError> {
     Ok(RawImage::new(info.width, info.height, layout, buf))
 }
 
-fn decode_other(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<RawImage, EngineError> {
+/// The bytes a full-size decode through the `image` crate takes at its peak: the decoder's
+/// buffer at the stored sample size, plus the 8-bit copy when the samples are wider or the
+/// layout is converted.
+pub(crate) fn full_decode_bytes(meta: &Metadata) -> u64 {
+    let pixels = u64::from(meta.stored_width) * u64::from(meta.stored_height);
+    let channels: u64 = match meta.color_type {
+        crate::ColorType::Gray => 1,
+        crate::ColorType::GrayAlpha => 2,
+        crate::ColorType::Rgb => 3,
+        crate::ColorType::Cmyk | crate::ColorType::Rgba | crate::ColorType::Indexed => 4,
+    };
+    let sample = u64::from(meta.bit_depth.div_ceil(8).max(1));
+    let decoded = pixels * channels * sample;
+    let converted = if sample > 1 || meta.color_type == crate::ColorType::Cmyk { pixels * 4 } else { 0 };
+    decoded + converted
+}
+
+fn decode_other(input: &[u8], format: ImageFormat, meta: &Metadata, limits: &Limits) -> Result<RawImage, EngineError> {
+    let needed = full_decode_bytes(meta);
+    limits.check_alloc(needed, || {
+        format!(
+            "a {} cannot be shrunk while decoding, and this {}x{} one needs {needed} bytes at full size",
+            format.name().to_ascii_uppercase(),
+            meta.stored_width,
+            meta.stored_height
+        )
+    })?;
     let mut reader = image::ImageReader::with_format(Cursor::new(input), image_format(format));
     let mut image_limits = image::Limits::default();
     image_limits.max_alloc = Some(limits.max_alloc);
@@ -192,6 +224,21 @@ mod tests {
         assert!(!benign_warning("Corrupt JPEG data: bad Huffman code"));
         assert!(!benign_warning("Unsupported marker type 0xba"));
         assert!(!benign_warning("Premature end of JPEG file"));
+    }
+
+    #[test]
+    fn a_progressive_jpegs_coefficients_count_in_the_budget() {
+        // 4000x3000 4:2:0 progressive: libjpeg keeps 36 MB of coefficients, whatever the scale.
+        let (w, h) = (4000u32, 3000u32);
+        let pixels: Vec<u8> = (0..w * h).flat_map(|i| [(i % w) as u8, (i / w) as u8, 90]).collect();
+        let input = jpeg::encode_with(&pixels, w, h, TjPixel::Rgb, 85, true).expect("progressive JPEG");
+        drop(pixels);
+        let specs = crate::RenditionSpec::aem_defaults();
+        let tight = Limits { max_alloc: 16 << 20, ..Limits::default() };
+        let err = crate::process(&input, &specs, &tight).unwrap_err();
+        assert!(matches!(err, EngineError::AllocLimit { .. }), "{err:?}");
+        let roomy = Limits { max_alloc: 64 << 20, ..Limits::default() };
+        assert_eq!(crate::process(&input, &specs, &roomy).map(|o| o.renditions.len()), Ok(4));
     }
 
     #[test]

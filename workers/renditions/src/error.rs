@@ -23,7 +23,7 @@ pub enum EngineError {
     InputTooLarge { size: u64, max_input_bytes: u64 },
 
     /// Decoding would need more memory than allowed.
-    #[error("decoding would exceed the memory limit of {max_alloc} bytes: {detail}")]
+    #[error("over the memory budget of {max_alloc} bytes (the worker's --max-memory): {detail}")]
     AllocLimit { max_alloc: u64, detail: String },
 
     /// The data ends before the image does.
@@ -45,6 +45,18 @@ pub enum EngineError {
     /// Resampling failed (an engine bug rather than a bad input; reported, never a panic).
     #[error("resizing failed: {detail}")]
     Resize { detail: String },
+
+    /// An external program (PDF, video) ran past its time limit and was killed.
+    #[error("{tool} did not finish within {secs} s and was stopped")]
+    Timeout { tool: String, secs: u64 },
+
+    /// The engine's own file or process handling failed (a full disk, no temporary directory).
+    #[error("engine I/O failed: {detail}")]
+    Io { detail: String },
+
+    /// An external program the format needs is not installed on this machine.
+    #[error("{tool} is not installed on this worker (Debian package {package}; scripts/services installs it)")]
+    ToolMissing { tool: String, package: String },
 }
 
 impl EngineError {
@@ -68,6 +80,9 @@ impl EngineError {
             EngineError::InvalidSpec { .. } => "invalid_spec",
             EngineError::Encode { .. } => "encode",
             EngineError::Resize { .. } => "resize",
+            EngineError::Timeout { .. } => "timeout",
+            EngineError::Io { .. } => "io",
+            EngineError::ToolMissing { .. } => "tool_missing",
         }
     }
 }

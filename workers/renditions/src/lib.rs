@@ -6,7 +6,9 @@
 //! progressive ones without the last-bit refinement scans that such a shrink cannot show
 //! ([`Tuning::skip_lsb_refinement`]) — applies the EXIF
 //! orientation, and makes each rendition from the previous, larger one with a SIMD Lanczos3
-//! resampler, then encodes them. Every failure is a typed [`EngineError`]; no input makes it
+//! resampler, then encodes them. PDFs (first page) and videos (a frame from the middle) are
+//! rendered by poppler's and ffmpeg's programs, run with a time limit, and then go the same way
+//! (`external.rs`). Every failure is a typed [`EngineError`]; no input makes it
 //! panic.
 //!
 //! ```no_run
@@ -19,11 +21,14 @@
 //! ```
 
 mod decode;
+mod embedded;
 mod encode;
 mod error;
 mod exif_fields;
+mod external;
 mod jpeg;
 mod limits;
+pub mod media;
 mod metadata;
 mod pipeline;
 mod pixels;
@@ -33,10 +38,14 @@ mod resize;
 mod scans;
 mod sniff;
 mod spec;
+#[doc(hidden)]
+pub mod synth;
 
+pub use embedded::{Iptc, Xmp};
 pub use error::EngineError;
 pub use limits::Limits;
-pub use metadata::{ColorType, ExifData, ImageFormat, Metadata};
+pub use media::{sniff_mime, MediaType, SNIFF_LEN};
+pub use metadata::{ColorType, DocumentInfo, ExifData, ImageFormat, Metadata, VideoInfo};
 pub use pipeline::{render_with, Tuning};
 pub use pixels::{Layout, RawImage};
 pub use resize::Filter;
@@ -70,7 +79,14 @@ pub fn encode_pixels(img: &RawImage, spec: &RenditionSpec) -> Result<Vec<u8>, En
 /// Read an image's metadata from its headers, without decoding pixels. Refuses inputs over the
 /// limits like [`process`] does.
 pub fn extract_metadata(input: &[u8], limits: &Limits) -> Result<Metadata, EngineError> {
-    probe::probe(input, limits)
+    match MediaType::sniff(input, None) {
+        // Their metadata comes with the rendered page or frame, at the size of a thumbnail.
+        Some(kind) if kind == MediaType::Pdf || kind.is_video() => {
+            let thumb = [RenditionSpec::new("metadata", 48, 48, Format::Png)];
+            process(input, &thumb, limits).map(|out| out.metadata)
+        }
+        _ => probe::probe(input, limits),
+    }
 }
 
 /// Produce the metadata and every rendition of `specs` from an encoded image.
@@ -85,6 +101,12 @@ pub fn process_with(
     limits: &Limits,
     tuning: &Tuning,
 ) -> Result<Output, EngineError> {
+    limits.check_input_size(input)?;
+    match MediaType::sniff(input, None) {
+        Some(MediaType::Pdf) => return external::pdf(input, specs, limits, tuning),
+        Some(kind) if kind.is_video() => return external::video(input, kind, specs, limits, tuning),
+        _ => {}
+    }
     let (metadata, images) = render_with(input, specs, limits, tuning)?;
     let renditions = specs
         .iter()

@@ -11,18 +11,27 @@ use crate::EngineError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Largest image accepted, in pixels (width x height as stored), read from the header.
+    /// Largest image accepted, in pixels (width x height as stored), read from the header. A
+    /// cap on the *work* (every pixel is entropy-decoded, even when shrunk on load), not on
+    /// memory: memory is bounded by `max_alloc`.
     pub max_pixels: u64,
     /// Largest input accepted, in bytes.
     pub max_input_bytes: u64,
-    /// Largest memory a decoder may allocate, in bytes.
+    /// The memory budget of a decode, in bytes (the worker's `--max-memory`): the pixels
+    /// actually decoded (a JPEG shrunk on load counts at its shrunk size) plus the decoder's
+    /// own working memory. An image that cannot be decoded within it is refused before the
+    /// allocation.
     pub max_alloc: u64,
+    /// Longest an external program (`pdftoppm`, `pdfinfo`, `ffmpeg`, `ffprobe`) may run for one
+    /// call, in seconds; past it the program is killed and the input refused.
+    pub tool_timeout_secs: u64,
 }
 
 impl Default for Limits {
-    /// 100 megapixels (a 12000x8000 photo fits), 256 MiB of input, 1 GiB of decoder memory.
+    /// 1 gigapixel, 256 MiB of input, a 1 GiB memory budget, 60 s per external program. A 151-megapixel camera JPEG fits
+    /// (shrunk on load to the renditions' scale); a 20000x20000 PNG (1.2 GB decoded) does not.
     fn default() -> Self {
-        Limits { max_pixels: 100_000_000, max_input_bytes: 256 << 20, max_alloc: 1 << 30 }
+        Limits { max_pixels: 1_000_000_000, max_input_bytes: 256 << 20, max_alloc: 1 << 30, tool_timeout_secs: 60 }
     }
 }
 

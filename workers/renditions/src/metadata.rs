@@ -13,6 +13,18 @@ pub enum ImageFormat {
     WebP,
     Tiff,
     Bmp,
+    /// A PDF document (its first page is rendered by poppler's `pdftoppm`).
+    Pdf,
+    /// An MP4 video (a frame from the middle is rendered by `ffmpeg`).
+    Mp4,
+    /// A QuickTime video.
+    #[serde(rename = "quicktime")]
+    QuickTime,
+    /// A Matroska video.
+    Matroska,
+    /// A WebM video.
+    #[serde(rename = "webm")]
+    WebM,
 }
 
 impl ImageFormat {
@@ -25,6 +37,11 @@ impl ImageFormat {
             ImageFormat::WebP => "image/webp",
             ImageFormat::Tiff => "image/tiff",
             ImageFormat::Bmp => "image/bmp",
+            ImageFormat::Pdf => "application/pdf",
+            ImageFormat::Mp4 => "video/mp4",
+            ImageFormat::QuickTime => "video/quicktime",
+            ImageFormat::Matroska => "video/x-matroska",
+            ImageFormat::WebM => "video/webm",
         }
     }
 
@@ -37,6 +54,11 @@ impl ImageFormat {
             ImageFormat::WebP => "webp",
             ImageFormat::Tiff => "tiff",
             ImageFormat::Bmp => "bmp",
+            ImageFormat::Pdf => "pdf",
+            ImageFormat::Mp4 => "mp4",
+            ImageFormat::QuickTime => "quicktime",
+            ImageFormat::Matroska => "matroska",
+            ImageFormat::WebM => "webm",
         }
     }
 }
@@ -79,6 +101,55 @@ pub struct Metadata {
     pub orientation: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exif: Option<ExifData>,
+    /// Dublin Core fields of the XMP packet (JPEG APP1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmp: Option<crate::embedded::Xmp>,
+    /// Basic IPTC-IIM fields (JPEG APP13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptc: Option<crate::embedded::Iptc>,
+    /// The embedded ICC profile's description, e.g. `sRGB IEC61966-2.1` (JPEG APP2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icc_profile: Option<String>,
+    /// A PDF's document information (from `pdfinfo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentInfo>,
+    /// A video's stream information (from `ffprobe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoInfo>,
+}
+
+/// What `pdfinfo` says of a PDF. `width`/`height` of the [`Metadata`] are then the rendered
+/// first page's, in pixels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    pub pages: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The first page's size in PostScript points (1/72 inch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_width_pt: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_height_pt: Option<f64>,
+}
+
+/// What `ffprobe` says of a video's first video stream. `width`/`height` of the [`Metadata`]
+/// are the poster frame's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    /// Seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// The codec's short name (`h264`, `hevc`, `vp9`, `av1`...).
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second (the stream's average frame rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Where the poster frame was taken, in seconds from the start.
+    pub poster_at: f64,
 }
 
 /// The commonly used EXIF fields, decoded. Every field is optional: cameras write what they want.

@@ -28,6 +28,11 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
     let orientation = exif.as_ref().and_then(|e| e.orientation).unwrap_or(1);
     let (width, height) =
         if transposes(orientation) { (header.height, header.width) } else { (header.width, header.height) };
+    let embedded = if format == ImageFormat::Jpeg {
+        crate::embedded::read_jpeg(input)
+    } else {
+        crate::embedded::Embedded::default()
+    };
     Ok(Metadata {
         format,
         mime_type: format.mime_type().to_string(),
@@ -40,6 +45,11 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
         has_alpha: header.has_alpha,
         orientation,
         exif,
+        xmp: embedded.xmp,
+        iptc: embedded.iptc,
+        icc_profile: embedded.icc_profile,
+        document: None,
+        video: None,
     })
 }
 
@@ -94,6 +104,10 @@ fn image_header(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<He
 
 pub(crate) fn image_format(f: ImageFormat) -> image::ImageFormat {
     match f {
+        // Never sniffed as raster images: `process` hands them to their programs first.
+        ImageFormat::Pdf | ImageFormat::Mp4 | ImageFormat::QuickTime | ImageFormat::Matroska | ImageFormat::WebM => {
+            image::ImageFormat::Png
+        }
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Gif => image::ImageFormat::Gif,

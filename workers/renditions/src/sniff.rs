@@ -31,6 +31,9 @@ fn describe(input: &[u8]) -> String {
         return "empty input".into();
     }
     let head = &input[..input.len().min(16)];
+    if let Some(kind) = crate::media::MediaType::sniff(input, None) {
+        return format!("{} ({}), which this engine does not render", kind.name(), kind.mime_type());
+    }
     let known: [(&[u8], &str); 6] = [
         (b"%PDF", "PDF document"),
         (b"\0\0\0", "ISO-BMFF (HEIF/AVIF/MP4?) or other binary"),

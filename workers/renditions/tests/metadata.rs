@@ -105,3 +105,37 @@ fn other_formats_are_read() {
         assert_eq!((out.renditions[2].width, out.renditions[2].height), (300, 200));
     }
 }
+
+#[test]
+fn xmp_iptc_and_the_icc_profile_name_come_from_a_jpegs_segments() {
+    let jpeg = offloader_renditions::synth::grey_jpeg(640, 480);
+    let input = offloader_renditions::synth::described_jpeg(
+        &jpeg,
+        "Beach & sea",
+        "Ada Lovelace",
+        &["beach", "été"],
+        "© 2024 Ada",
+        "sRGB IEC61966-2.1",
+    );
+    let m = offloader_renditions::extract_metadata(&input, &offloader_renditions::Limits::default()).expect("metadata");
+    let xmp = m.xmp.as_ref().expect("xmp");
+    assert_eq!(xmp.title.as_deref(), Some("Beach & sea"));
+    assert_eq!(xmp.creator, ["Ada Lovelace"]);
+    assert_eq!(xmp.subject, ["beach", "été"]);
+    assert_eq!(xmp.rights.as_deref(), Some("© 2024 Ada"));
+    let iptc = m.iptc.as_ref().expect("iptc");
+    assert_eq!(iptc.object_name.as_deref(), Some("Beach & sea"));
+    assert_eq!(iptc.keywords, ["beach", "été"]);
+    assert_eq!(m.icc_profile.as_deref(), Some("sRGB IEC61966-2.1"));
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["xmp"]["subject"][1], "été");
+    assert_eq!(json["iptc"]["by_line"][0], "Ada Lovelace");
+    // The pixels are still read: the segments change nothing of the renditions.
+    let out = offloader_renditions::process(
+        &input,
+        &offloader_renditions::RenditionSpec::aem_defaults(),
+        &offloader_renditions::Limits::default(),
+    )
+    .expect("renditions");
+    assert_eq!(out.renditions.len(), 4);
+}
