@@ -5,11 +5,10 @@
 mod common;
 
 use common::cluster::{worker_of, Cluster};
-use common::schema::assert_valid;
 use image::{ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
 use std::io::Cursor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const OFFLOADING: &str = "com/adobe/granite/workflow/offloading";
 
@@ -57,27 +56,8 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-async fn put(c: &Cluster, path: &str, body: Vec<u8>) -> Value {
-    let resp = c.http.put(c.url(&format!("/api/assets{path}"))).body(body).send().await.expect("PUT /api/assets");
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("a JSON answer");
-    assert!(status.is_success(), "PUT {path}: {status} {body}");
-    assert_valid("offloader.ingest-outcome.v1", &body);
-    body
-}
-
-async fn asset_when_processed(c: &Cluster, path: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let asset: Value = c.http.get(c.url(&format!("/api/assets{path}"))).send().await.unwrap().json().await.unwrap();
-        if matches!(asset["job"]["state"].as_str(), Some("SUCCEEDED" | "ERROR" | "GIVEN_UP")) {
-            assert_valid("offloader.asset.v1", &asset);
-            return asset;
-        }
-        assert!(Instant::now() < deadline, "{path} not processed within 60 s: {asset}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long an upload may take to be processed before the test fails.
+const PROCESSED_WITHIN: Duration = Duration::from_secs(60);
 
 /// Stops the cluster and deletes its AMQP objects, including the offloading topic's queue,
 /// which a launcher declared (the harness knows only the topics it submitted to).
@@ -100,8 +80,8 @@ async fn an_uploaded_photo_gets_its_renditions_and_metadata_from_a_worker() {
     let worker = c.start_worker("w1", &[]).await;
 
     let path = "/content/dam/photos/beach.jpg";
-    put(&c, path, jpeg(2000, 1500)).await;
-    let asset = asset_when_processed(&c, path).await;
+    c.put_asset(path, jpeg(2000, 1500)).await;
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
     assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
     assert_eq!(asset["metadata"]["width"], 2000, "{asset}");
     assert_eq!(asset["metadata"]["height"], 1500, "{asset}");
@@ -151,8 +131,8 @@ async fn bad_images_fail_their_job_with_the_reason_and_the_worker_goes_on() {
         ("/content/dam/bad/bomb.png", png_bomb_header(), "50000"),
     ];
     for (path, bytes, mention) in cases {
-        put(&c, path, bytes).await;
-        let asset = asset_when_processed(&c, path).await;
+        c.put_asset(path, bytes).await;
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "ERROR", "{path}: {asset}");
         let job = c.job(asset["job"]["id"].as_str().unwrap()).await;
         let reason = job["result"]["reason"].as_str().unwrap_or_default();
@@ -165,8 +145,8 @@ async fn bad_images_fail_their_job_with_the_reason_and_the_worker_goes_on() {
     // The worker is still there and processes the next good image.
     assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
     let good = "/content/dam/bad/after.jpg";
-    put(&c, good, jpeg(300, 200)).await;
-    let asset = asset_when_processed(&c, good).await;
+    c.put_asset(good, jpeg(300, 200)).await;
+    let asset = c.asset_when_processed(good, PROCESSED_WITHIN).await;
     assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}");
     assert_eq!(rendition(&asset, "cq5dam.web.1280.1280.jpeg")["width"], 300, "never upscaled: {asset}");
     finish(c).await;
@@ -223,12 +203,12 @@ async fn photos_from_the_cli_and_the_watch_folder_get_oriented_renditions() {
         c.command(&["ingest", photos.to_str().unwrap(), "--to", "/content/dam/photos", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let landscape = asset_when_processed(&c, "/content/dam/photos/landscape.jpg").await;
+    let landscape = c.asset_when_processed("/content/dam/photos/landscape.jpg", PROCESSED_WITHIN).await;
     assert_eq!(landscape["job"]["state"], "SUCCEEDED", "{landscape}");
     assert_eq!(dims(&landscape, "cq5dam.web.1280.1280.jpeg"), (1280, 800));
     assert_eq!(dims(&landscape, "cq5dam.thumbnail.140.100.png"), (140, 88));
 
-    let sideways = asset_when_processed(&c, "/content/dam/photos/sideways.jpg").await;
+    let sideways = c.asset_when_processed("/content/dam/photos/sideways.jpg", PROCESSED_WITHIN).await;
     assert_eq!(sideways["job"]["state"], "SUCCEEDED", "{sideways}");
     assert_eq!(sideways["metadata"]["orientation"], 6, "{sideways}");
     assert_eq!(
@@ -238,7 +218,7 @@ async fn photos_from_the_cli_and_the_watch_folder_get_oriented_renditions() {
     assert_eq!(dims(&sideways, "cq5dam.web.1280.1280.jpeg"), (800, 1200), "rotated, never upscaled");
     assert_eq!(dims(&sideways, "cq5dam.thumbnail.319.319.png"), (213, 319));
 
-    let graphic = asset_when_processed(&c, "/content/dam/photos/graphic.png").await;
+    let graphic = c.asset_when_processed("/content/dam/photos/graphic.png", PROCESSED_WITHIN).await;
     assert_eq!(graphic["job"]["state"], "SUCCEEDED", "{graphic}");
     assert_eq!(graphic["metadata"]["mime_type"], "image/png", "{graphic}");
     assert_eq!(dims(&graphic, "cq5dam.thumbnail.48.48.png"), (34, 48));
@@ -246,7 +226,7 @@ async fn photos_from_the_cli_and_the_watch_folder_get_oriented_renditions() {
     // The watch folder: a file dropped there becomes an asset with the same renditions.
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::write(inbox.join("drop.jpg"), jpeg(640, 480)).unwrap();
-    let dropped = asset_when_processed(&c, "/content/dam/inbox/drop.jpg").await;
+    let dropped = c.asset_when_processed("/content/dam/inbox/drop.jpg", PROCESSED_WITHIN).await;
     assert_eq!(dropped["job"]["state"], "SUCCEEDED", "{dropped}");
     assert_eq!(dims(&dropped, "cq5dam.thumbnail.319.319.png"), (319, 239));
 
@@ -293,10 +273,10 @@ async fn the_leader_runs_dam_update_asset_itself_with_the_same_result_as_a_worke
     let worker = c.start_worker("w1", &[]).await;
 
     let photo = jpeg(2000, 1500);
-    put(&c, "/content/dam/local/beach.jpg", photo.clone()).await;
-    put(&c, "/content/dam/offloaded/beach.jpg", photo).await;
-    let local = asset_when_processed(&c, "/content/dam/local/beach.jpg").await;
-    let offloaded = asset_when_processed(&c, "/content/dam/offloaded/beach.jpg").await;
+    c.put_asset("/content/dam/local/beach.jpg", photo.clone()).await;
+    c.put_asset("/content/dam/offloaded/beach.jpg", photo).await;
+    let local = c.asset_when_processed("/content/dam/local/beach.jpg", PROCESSED_WITHIN).await;
+    let offloaded = c.asset_when_processed("/content/dam/offloaded/beach.jpg", PROCESSED_WITHIN).await;
     assert_eq!(local["job"]["state"], "SUCCEEDED", "{local}");
     assert_eq!(offloaded["job"]["state"], "SUCCEEDED", "{offloaded}\nworker log:\n{}", worker.log());
     assert_eq!(local["job"]["workflow"], "dam/update_asset", "{local}");
@@ -323,8 +303,8 @@ async fn the_leader_runs_dam_update_asset_itself_with_the_same_result_as_a_worke
     // Bad input fails the local job with the reason; the leader goes on.
     let mut corrupt = jpeg(640, 480);
     corrupt.truncate(corrupt.len() / 3);
-    put(&c, "/content/dam/local/truncated.jpg", corrupt).await;
-    let bad = asset_when_processed(&c, "/content/dam/local/truncated.jpg").await;
+    c.put_asset("/content/dam/local/truncated.jpg", corrupt).await;
+    let bad = c.asset_when_processed("/content/dam/local/truncated.jpg", PROCESSED_WITHIN).await;
     assert_eq!(bad["job"]["state"], "ERROR", "{bad}");
     let bad_job = c.job(bad["job"]["id"].as_str().unwrap()).await;
     let reason = bad_job["result"]["reason"].as_str().unwrap_or_default();
@@ -345,7 +325,7 @@ async fn local_workflows_a_crash_interrupted_run_again_at_the_next_start() {
     c.start_leader(&["--launchers", &launchers, "--local-concurrency", "1"]).await;
     let paths: Vec<String> = (0..4).map(|i| format!("/content/dam/local/p{i}.jpg")).collect();
     for (i, path) in paths.iter().enumerate() {
-        let started = put(&c, path, jpeg(2400 + i as u32, 1800)).await;
+        let started = c.put_asset(path, jpeg(2400 + i as u32, 1800)).await;
         assert_eq!(started["job"]["topic"], "offloader/local", "{started}");
     }
     let mut leader = c.leader.take().expect("the leader runs");
@@ -353,7 +333,7 @@ async fn local_workflows_a_crash_interrupted_run_again_at_the_next_start() {
 
     c.start_leader(&["--launchers", &launchers]).await;
     for path in &paths {
-        let asset = asset_when_processed(&c, path).await;
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}");
         assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
     }
@@ -389,7 +369,7 @@ async fn a_job_naming_a_model_it_does_not_carry_waits_for_a_worker_that_has_it()
     // A worker with only the built-ins cannot resolve acme/thumbs: it hands the job back, and
     // the job waits (QUEUED, with the reason) instead of failing.
     let mut plain = c.start_worker("plain", &[]).await;
-    put(&c, "/content/dam/a.jpg", jpeg(400, 300)).await;
+    c.put_asset("/content/dam/a.jpg", jpeg(400, 300)).await;
     let asset = c.http.get(c.url("/api/assets/content/dam/a.jpg")).send().await.unwrap().json::<Value>().await.unwrap();
     let id = asset["job"]["id"].as_str().expect("a job was started").to_owned();
     let declined = c.wait_job_until(&id, Duration::from_secs(30), |j| j["declines"].as_u64().unwrap_or(0) >= 2).await;
@@ -402,7 +382,7 @@ async fn a_job_naming_a_model_it_does_not_carry_waits_for_a_worker_that_has_it()
 
     // Given the leader's folder, a worker runs the model by name and version: the same job.
     let _informed = c.start_worker("informed", &["--models", &models_s]).await;
-    let done = asset_when_processed(&c, "/content/dam/a.jpg").await;
+    let done = c.asset_when_processed("/content/dam/a.jpg", PROCESSED_WITHIN).await;
     assert_eq!(done["job"]["state"], "SUCCEEDED", "{done}");
     assert_eq!(done["job"]["id"], id.as_str(), "{done}");
     assert_eq!(dims(&done, "thumb.webp"), (100, 75));

@@ -6,33 +6,13 @@
 mod common;
 
 use common::cluster::Cluster;
-use common::schema::assert_valid;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const OFFLOADING: &str = "com/adobe/granite/workflow/offloading";
 
-async fn put(c: &Cluster, path: &str, body: Vec<u8>) -> Value {
-    let resp = c.http.put(c.url(&format!("/api/assets{path}"))).body(body).send().await.expect("PUT /api/assets");
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("a JSON answer");
-    assert!(status.is_success(), "PUT {path}: {status} {body}");
-    assert_valid("offloader.ingest-outcome.v1", &body);
-    body
-}
-
-async fn asset_when_processed(c: &Cluster, path: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let asset: Value = c.http.get(c.url(&format!("/api/assets{path}"))).send().await.unwrap().json().await.unwrap();
-        if matches!(asset["job"]["state"].as_str(), Some("SUCCEEDED" | "ERROR" | "GIVEN_UP")) {
-            assert_valid("offloader.asset.v1", &asset);
-            return asset;
-        }
-        assert!(Instant::now() < deadline, "{path} not processed within 120 s: {asset}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// How long an upload may take to be processed before the test fails.
+const PROCESSED_WITHIN: Duration = Duration::from_secs(120);
 
 async fn finish(c: Cluster) {
     c.also_delete(OFFLOADING);
@@ -61,10 +41,10 @@ async fn the_mime_type_comes_from_the_bytes_and_an_unsupported_one_is_a_recorded
 
     // A PSD, sent as octet-stream under a misleading name: sniffed, launched, refused with a reason.
     let path = "/content/dam/design/layers.bin";
-    let outcome = put(&c, path, psd()).await;
+    let outcome = c.put_asset(path, psd()).await;
     assert_eq!(outcome["mime_type"], "image/vnd.adobe.photoshop", "{outcome}");
     assert!(outcome["job"]["id"].is_string(), "image/* launches DAM Update Asset: {outcome}");
-    let asset = asset_when_processed(&c, path).await;
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
     assert_eq!(asset["mime_type"], "image/vnd.adobe.photoshop");
     assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
     let error = asset["job"]["error"].as_str().unwrap_or_default();
@@ -76,9 +56,9 @@ async fn the_mime_type_comes_from_the_bytes_and_an_unsupported_one_is_a_recorded
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png).unwrap();
     let path = "/content/dam/design/really-a-png.jpg";
-    let outcome = put(&c, path, png.into_inner()).await;
+    let outcome = c.put_asset(path, png.into_inner()).await;
     assert_eq!(outcome["mime_type"], "image/png", "{outcome}");
-    let asset = asset_when_processed(&c, path).await;
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
     assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}");
     assert_eq!(asset["metadata"]["format"], "png", "{asset}");
     assert!(asset["job"]["error"].is_null(), "{asset}");
@@ -102,8 +82,8 @@ async fn camera_size_jpegs_get_every_rendition_within_the_workers_memory_budget(
     let worker = c.start_worker("w1", &["--max-memory", "256MiB"]).await;
     for (w, h, web) in [(12000u16, 8400u16, (1280, 896)), (14204, 10652, (1280, 960))] {
         let path = format!("/content/dam/camera/{w}x{h}.jpg");
-        put(&c, &path, offloader_renditions::synth::grey_jpeg(w, h)).await;
-        let asset = asset_when_processed(&c, &path).await;
+        c.put_asset(&path, offloader_renditions::synth::grey_jpeg(w, h)).await;
+        let asset = c.asset_when_processed(&path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
         assert_eq!(
             (asset["metadata"]["width"].as_u64(), asset["metadata"]["height"].as_u64()),
@@ -159,9 +139,9 @@ async fn tiff_webp_gif_and_bmp_get_renditions_and_a_corrupt_copy_a_recorded_reas
     ];
     for (name, bytes, mime, format, (w, h), depth) in &cases {
         let path = format!("/content/dam/formats/{name}");
-        let outcome = put(&c, &path, bytes.clone()).await;
+        let outcome = c.put_asset(&path, bytes.clone()).await;
         assert_eq!(outcome["mime_type"], *mime, "{outcome}");
-        let asset = asset_when_processed(&c, &path).await;
+        let asset = c.asset_when_processed(&path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
         let m = &asset["metadata"];
         assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(u64::from(*w)), Some(u64::from(*h))), "{asset}");
@@ -178,9 +158,9 @@ async fn tiff_webp_gif_and_bmp_get_renditions_and_a_corrupt_copy_a_recorded_reas
             *b = (i as u8).wrapping_mul(151) ^ 0x5A;
         }
         let path = format!("/content/dam/formats/corrupt-{name}");
-        let outcome = put(&c, &path, corrupt).await;
+        let outcome = c.put_asset(&path, corrupt).await;
         assert_eq!(outcome["mime_type"], *mime, "still sniffed from the magic: {outcome}");
-        let asset = asset_when_processed(&c, &path).await;
+        let asset = c.asset_when_processed(&path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
         let error = asset["job"]["error"].as_str().unwrap_or_default();
         assert!(error.starts_with("Source") && error.contains(&path), "the reason on the asset: {asset}");
@@ -213,10 +193,10 @@ async fn pdfs_and_videos_get_a_rendered_page_or_poster_frame_and_their_informati
     let mut worker = c.start_worker("w1", &[]).await;
 
     let path = "/content/dam/docs/report.pdf";
-    let outcome = put(&c, path, pdf("Annual report", "Ada Lovelace", 4)).await;
+    let outcome = c.put_asset(path, pdf("Annual report", "Ada Lovelace", 4)).await;
     assert_eq!(outcome["mime_type"], "application/pdf");
     assert_eq!(outcome["launcher"], "dam_update_asset_create", "{outcome}");
-    let asset = asset_when_processed(&c, path).await;
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
     assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
     let m = &asset["metadata"];
     assert_eq!(m["format"], "pdf", "{asset}");
@@ -230,9 +210,9 @@ async fn pdfs_and_videos_get_a_rendered_page_or_poster_frame_and_their_informati
         [("clip.mp4", "mp4", "video/mp4", "mp4"), ("clip.webm", "webm", "video/webm", "webm")]
     {
         let path = format!("/content/dam/videos/{name}");
-        let outcome = put(&c, &path, test_video(container)).await;
+        let outcome = c.put_asset(&path, test_video(container)).await;
         assert_eq!(outcome["mime_type"], mime, "{outcome}");
-        let asset = asset_when_processed(&c, &path).await;
+        let asset = c.asset_when_processed(&path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
         let m = &asset["metadata"];
         assert_eq!(m["format"], format, "{asset}");
@@ -256,8 +236,8 @@ async fn pdfs_and_videos_get_a_rendered_page_or_poster_frame_and_their_informati
         ("/content/dam/docs/broken.pdf", broken, "SourceCorrupt", "pdf"),
         ("/content/dam/videos/broken.mp4", scrambled, "SourceCorrupt", "video"),
     ] {
-        put(&c, path, bytes).await;
-        let asset = asset_when_processed(&c, path).await;
+        c.put_asset(path, bytes).await;
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
         let error = asset["job"]["error"].as_str().unwrap_or_default();
         assert!(error.starts_with(&format!("{label}: {path}")) && error.contains(words), "{path}: {asset}");
@@ -281,8 +261,8 @@ async fn xmp_iptc_and_the_icc_profile_name_land_in_the_assets_metadata() {
         "© 2024 Ada",
         "Display P3",
     );
-    put(&c, path, bytes).await;
-    let asset = asset_when_processed(&c, path).await;
+    c.put_asset(path, bytes).await;
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
     assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
     let m = &asset["metadata"];
     assert_eq!(m["xmp"]["title"], "Beach & sea", "{asset}");

@@ -306,6 +306,33 @@ impl Cluster {
         }
     }
 
+    /// Uploads an asset with `PUT /api/assets{path}`; returns the ingest outcome, checked
+    /// against its schema.
+    pub async fn put_asset(&self, path: &str, body: Vec<u8>) -> Value {
+        let resp =
+            self.http.put(self.url(&format!("/api/assets{path}"))).body(body).send().await.expect("PUT /api/assets");
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("a JSON answer");
+        assert!(status.is_success(), "PUT {path}: {status} {body}");
+        super::schema::assert_valid("offloader.ingest-outcome.v1", &body);
+        body
+    }
+
+    /// The asset once its job is final; panics if it is not within `timeout`.
+    pub async fn asset_when_processed(&self, path: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let url = self.url(&format!("/api/assets{path}"));
+            let asset: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+            if matches!(asset["job"]["state"].as_str(), Some("SUCCEEDED" | "ERROR" | "GIVEN_UP")) {
+                super::schema::assert_valid("offloader.asset.v1", &asset);
+                return asset;
+            }
+            assert!(Instant::now() < deadline, "{path} not processed within {timeout:?}: {asset}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn topics_report(&self) -> Value {
         self.read(self.http.get(self.url("/api/topics")).send().await.expect("GET /api/topics")).await
     }
