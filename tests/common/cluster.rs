@@ -188,9 +188,10 @@ impl Cluster {
         let health = format!("http://{addr}/api/health");
         loop {
             if let Ok(r) = self.http.get(&health).send().await {
-                // Another test's leader may hold the port a moment after free_port handed it out:
-                // only our leader's answer counts.
-                if r.status().is_success() && self.answers_as(&addr, name).await {
+                // Another test's leader may hold the port a moment after free_port handed it out
+                // (and all test leaders may share a name): only the answer of the instance whose
+                // id sits in our data dir counts.
+                if r.status().is_success() && self.answers_as(&addr, &data).await {
                     return Ok(leader);
                 }
             }
@@ -206,8 +207,10 @@ impl Cluster {
         }
     }
 
-    /// Whether the leader answering on `addr` is the one named `name`.
-    async fn answers_as(&self, addr: &str, name: &str) -> bool {
+    /// Whether the leader answering on `addr` is the instance started on `data` (its id is the
+    /// `instance-id` file there).
+    async fn answers_as(&self, addr: &str, data: &std::path::Path) -> bool {
+        let Ok(id) = std::fs::read_to_string(data.join("instance-id")) else { return false };
         let Ok(r) = self.http.get(format!("http://{addr}/api/topology")).send().await else { return false };
         let Ok(t) = r.json::<Value>().await else { return false };
         t["clusters"]
@@ -215,7 +218,7 @@ impl Cluster {
             .into_iter()
             .flatten()
             .flat_map(|c| c["instances"].as_array().into_iter().flatten())
-            .any(|i| i["current"] == true && i["name"] == name)
+            .any(|i| i["current"] == true && i["id"] == id.trim())
     }
 
     /// Starts a worker named `name` (its data dir is kept across restarts) and,
@@ -232,8 +235,9 @@ impl Cluster {
                 assert!(worker.is_running(), "worker {name} exited at start; log:\n{}", worker.log());
                 assert!(
                     Instant::now() < deadline,
-                    "the leader did not see worker {name} within 30 s; log:\n{}",
-                    worker.log()
+                    "the leader did not see worker {name} within 30 s; worker log:\n{}\nleader log:\n{}",
+                    worker.log(),
+                    self.leader.as_ref().map(|l| l.log()).unwrap_or_default()
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
