@@ -183,3 +183,41 @@ async fn a_token_guards_changes_but_not_reads() {
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
     c.finish().await;
 }
+
+/// A worker started before its leader (the usual order when containers come up together) and
+/// a job with an input through S3: neither log holds an ERROR or a WARN line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_start_logs_no_error_or_warning() {
+    let mut c = Cluster::new().await;
+    let worker = c.start_worker("early", &[]).await;
+    // Long enough for the worker to try its topics' queues, which no leader declared yet.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.start_leader(&[]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.instance("early").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the leader never saw the early worker");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let input = random_file(c.dir.path(), "photo.jpg", 64 << 10);
+    let out = c
+        .command(&[
+            "submit",
+            "--topic",
+            "offloader/echo",
+            "--input",
+            input.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "60s",
+        ])
+        .output()
+        .expect("running offloader submit");
+    let job = stdout_json(&out);
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    let leader_log = c.leader.as_ref().map(|l| l.log()).unwrap_or_default();
+    for (who, log) in [("worker", worker.log()), ("leader", leader_log)] {
+        let loud: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ") || l.contains(" WARN ")).collect();
+        assert!(loud.is_empty(), "the {who} logged errors or warnings on a healthy start:\n{}", loud.join("\n"));
+    }
+    c.finish().await;
+}

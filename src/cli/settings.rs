@@ -130,7 +130,17 @@ impl DiscoveryArgs {
 pub fn init_tracing(global: &Global) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs every channel the server closes at ERROR, the expected 404 of a queue a leader
+    // has not declared yet included (a worker started before its leader tries its topics). Each
+    // such close also reaches our code as an error, which logs it with what was being done, so
+    // lapin's own line is noise; `RUST_LOG` naming lapin brings it back.
+    let names_lapin = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("lapin"));
+    if !names_lapin {
+        if let Ok(quiet) = "lapin::channel=off".parse() {
+            filter = filter.add_directive(quiet);
+        }
+    }
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match global.log_format {
