@@ -1,6 +1,7 @@
 //! Per-topic queue settings on the real services: retries back off as the queue file says, a
 //! queue's timeout ends a run that goes on too long, an ordered topic runs one job at a time
-//! across two workers, and a datastore outage of three minutes gives no job up.
+//! across two workers, `queue.maxparallel` bounds the jobs of a topic one worker runs at once,
+//! and a datastore outage of three minutes gives no job up.
 
 mod common;
 
@@ -148,6 +149,46 @@ async fn an_ordered_topic_runs_one_job_at_a_time_across_the_pool_in_order() {
     let err = setup.declare_topic_queue(&"t/ordered".parse().unwrap(), false).await.expect_err("inequivalent");
     assert!(err.to_string().contains("exists with other arguments"), "{err}");
     broker.close();
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maxparallel_bounds_the_jobs_of_a_topic_one_worker_runs_at_once() {
+    let mut c = Cluster::new().await;
+    let file = queue_file(
+        &c,
+        r#"
+        [[queue]]
+        queue.name = "scans"
+        queue.topics = ["t/limited"]
+        queue.maxparallel = 2
+        "#,
+    );
+    c.start_leader(&["--queues", &file]).await;
+    // The first job declares the queue; the leader announces it with its limit.
+    let first = c.submit("t/limited", json!({ "ms": 10 })).await;
+    let _w = c.start_worker("w1", &["--consume", "t/limited=sleep", "--concurrency", "8"]).await;
+    c.wait_job(first["id"].as_str().unwrap(), Duration::from_secs(30)).await;
+    c.wait_consuming("w1", "t/limited", true).await;
+
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let job = c.submit("t/limited", json!({ "ms": 400, "n": i })).await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    let mut runs = Vec::new();
+    for id in &ids {
+        let done = c.wait_job(id, Duration::from_secs(60)).await;
+        assert_eq!(done["state"], "SUCCEEDED", "{done}");
+        runs.push((time(&done, "started_at"), time(&done, "finished_at")));
+    }
+    // The most runs under way at once: at each start, the runs begun and not yet finished.
+    let most = runs.iter().map(|(s, _)| runs.iter().filter(|(s2, f2)| s2 <= s && s < f2).count()).max();
+    assert_eq!(
+        most,
+        Some(2),
+        "a worker of concurrency 8 runs at most maxparallel = 2 jobs of the topic at once, and does run 2: {runs:?}"
+    );
     c.finish().await;
 }
 

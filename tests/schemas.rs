@@ -122,6 +122,11 @@ fn announcement(role: Role, enablement: Enablement) -> Announcement {
         enablement,
         topics: vec!["acme/video/transcode".parse().unwrap(), "acme/pdf".parse().unwrap()],
         ordered: if role == Role::Leader { vec!["acme/pdf".parse().unwrap()] } else { vec![] },
+        max_parallel: if role == Role::Leader {
+            [("acme/pdf".parse().unwrap(), 1), ("acme/video/transcode".parse().unwrap(), 2)].into()
+        } else {
+            Default::default()
+        },
         interval_ms: 5000,
         sequence: 17,
         draining: false,

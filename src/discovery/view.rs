@@ -17,7 +17,7 @@ use crate::protocol::api::{EventKind, RefusedInstance, TopologyEvent, TopologySt
 use crate::protocol::message::{decode_announcement, Announcement};
 use crate::protocol::{InstanceId, Role, Topic};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
@@ -156,6 +156,19 @@ impl TopologyView {
             .filter(|p| p.announcement.instance.role == Role::Leader)
             .flat_map(|p| p.announcement.ordered)
             .collect()
+    }
+
+    /// The limits leaders announce on how many jobs of a topic one worker runs at once; the
+    /// lowest where leaders disagree.
+    pub fn leader_max_parallel(&self) -> BTreeMap<Topic, u16> {
+        let mut limits: BTreeMap<Topic, u16> = BTreeMap::new();
+        for p in self.peers().into_iter().filter(|p| p.announcement.instance.role == Role::Leader) {
+            for (topic, n) in p.announcement.max_parallel {
+                let limit = limits.entry(topic).or_insert(n);
+                *limit = (*limit).min(n);
+            }
+        }
+        limits
     }
 
     /// Whether a leader is in view.

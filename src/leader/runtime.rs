@@ -20,6 +20,7 @@ use crate::protocol::message::Announcement;
 use crate::protocol::workflow::MAX_PERIOD_S;
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic};
 use offloader_renditions::Limits;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -261,6 +262,7 @@ pub async fn start(
             .filter(|t| jobs.queues().for_topic(t).kind == QueueType::Ordered)
             .cloned()
             .collect(),
+        max_parallel: max_parallel(&jobs, jobs.topics().borrow().iter()),
         interval_ms: 0,
         sequence: 0,
         draining: false,
@@ -349,6 +351,12 @@ async fn wake_for_other_leaders(ledger: Ledger, completions: Arc<Completions>, c
     }
 }
 
+/// The topics among `topics` whose queue limits how many of its jobs one worker runs at once,
+/// with that limit (`queue.maxparallel`; 1 for an ordered queue).
+fn max_parallel<'t>(jobs: &JobManager, topics: impl Iterator<Item = &'t Topic>) -> BTreeMap<Topic, u16> {
+    topics.filter_map(|t| jobs.queues().max_parallel(t).map(|n| (t.clone(), n))).collect()
+}
+
 /// New topics go out at once, so workers start consuming their queues.
 async fn announce_topics(jobs: Arc<JobManager>, announcer: Announcer, cancel: CancellationToken) {
     let mut topics = jobs.topics();
@@ -359,9 +367,11 @@ async fn announce_topics(jobs: Arc<JobManager>, announcer: Announcer, cancel: Ca
                 if changed.is_err() { return }
                 let list: Vec<Topic> = topics.borrow_and_update().iter().cloned().collect();
                 let ordered = list.iter().filter(|t| jobs.queues().for_topic(t).kind == QueueType::Ordered).cloned().collect();
+                let limits = max_parallel(&jobs, list.iter());
                 announcer.update(|a| {
                     a.topics = list;
                     a.ordered = ordered;
+                    a.max_parallel = limits;
                 });
             }
         }

@@ -13,6 +13,7 @@ use super::progress::Progress;
 use super::topic::{Topic, TopicPattern};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const JOB_SCHEMA: &str = "offloader.job.v1";
 pub const JOB_STARTED_SCHEMA: &str = "offloader.job-started.v1";
@@ -144,6 +145,11 @@ pub struct Announcement {
     /// workers take their jobs one message at a time, so one job runs at a time in the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ordered: Vec<Topic>,
+    /// Leader: the topics among `topics` whose queue limits how many of its jobs one worker
+    /// runs at once (`queue.maxparallel`), with that limit: a worker takes at most that many
+    /// of the topic's messages at a time (its prefetch on the topic's queue).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub max_parallel: BTreeMap<Topic, u16>,
     /// Heartbeat period, so a view can tell how long silence means departure.
     pub interval_ms: u64,
     /// Increases with every announcement from this process.

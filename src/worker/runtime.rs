@@ -20,7 +20,7 @@ use crate::identity;
 use crate::metrics::MetricsRegistry;
 use crate::protocol::message::{Announcement, ControlAction, ControlCommand};
 use crate::protocol::{Enablement, InstanceId, InstanceInfo, Role, Topic, TopicPattern};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -137,6 +137,7 @@ pub async fn start(
         enablement: enablement.clone(),
         topics: vec![],
         ordered: vec![],
+        max_parallel: Default::default(),
         interval_ms: 0,
         sequence: 0,
         draining: false,
@@ -203,6 +204,7 @@ pub async fn start(
         subscriptions: HashMap::new(),
         known_topics: BTreeSet::new(),
         ordered_topics: BTreeSet::new(),
+        max_parallel: BTreeMap::new(),
     };
     let drain_token = drain.clone();
     let task = tokio::spawn(async move {
@@ -220,8 +222,9 @@ struct Subscription {
     /// queue may not have existed and the subscription may be backing off.
     announced: bool,
     subscribed: Arc<AtomicBool>,
-    /// Whether it takes one message at a time (an ordered topic).
-    ordered: bool,
+    /// Messages it takes at once: 1 for an ordered topic, at most the topic's announced
+    /// `queue.maxparallel`, else the worker's `--prefetch`.
+    prefetch: u16,
 }
 
 struct Worker {
@@ -239,6 +242,9 @@ struct Worker {
     known_topics: BTreeSet<Topic>,
     /// Topics leaders announced as ordered; like known topics, never forgotten.
     ordered_topics: BTreeSet<Topic>,
+    /// How many jobs of a topic this worker may run at once, as leaders last announced it
+    /// (`queue.maxparallel`); kept while no leader announces the topic.
+    max_parallel: BTreeMap<Topic, u16>,
 }
 
 impl Worker {
@@ -315,6 +321,13 @@ impl Worker {
         let wanted = self.wanted();
         let announced = self.view.leader_topics();
         self.ordered_topics.extend(self.view.leader_ordered_topics());
+        let limits = self.view.leader_max_parallel();
+        for topic in &announced {
+            match limits.get(topic) {
+                Some(&n) => self.max_parallel.insert(topic.clone(), n),
+                None => self.max_parallel.remove(topic),
+            };
+        }
         // A subscription started before its queue existed waits out a backoff of
         // up to seconds; once the leader announces the queue, start it afresh.
         // One that got through is left alone: restarting it would return its jobs.
@@ -329,16 +342,18 @@ impl Worker {
                 sub.stop.cancel();
             }
         }
-        // A topic learned to be ordered after its subscription started takes too many
-        // messages at once: start it afresh with a prefetch of one.
+        // A topic learned to be ordered, or to have another `maxparallel`, after its
+        // subscription started takes the wrong number of messages at once: start it afresh
+        // with the right prefetch.
         let misfit: Vec<Topic> = self
             .subscriptions
             .iter()
-            .filter(|(t, s)| s.ordered != self.ordered_topics.contains(*t))
+            .filter(|(t, s)| s.prefetch != self.prefetch_for(t))
             .map(|(t, _)| t.clone())
             .collect();
         for topic in misfit {
             if let Some(sub) = self.subscriptions.remove(&topic) {
+                tracing::info!(%topic, prefetch = self.prefetch_for(&topic), "consuming afresh with another prefetch");
                 sub.stop.cancel();
             }
         }
@@ -356,13 +371,11 @@ impl Worker {
             }
             let stop = CancellationToken::new();
             let subscribed = Arc::new(AtomicBool::new(false));
-            // An ordered queue has a single active consumer; taking one message at a time
-            // makes that one job at a time across the pool.
-            let ordered = self.ordered_topics.contains(&topic);
+            let prefetch = self.prefetch_for(&topic);
             let sub = TopicSubscriber {
                 subscribed: subscribed.clone(),
                 topic: topic.clone(),
-                prefetch: if ordered { 1 } else { self.config.prefetch },
+                prefetch,
                 runner: self.runner.clone(),
                 permits: self.permits.clone(),
                 tasks: self.tasks.clone(),
@@ -378,11 +391,25 @@ impl Worker {
             });
             tracing::info!(%topic, "consuming");
             let announced = announced.contains(&topic);
-            self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed, ordered });
+            self.subscriptions.insert(topic, Subscription { stop, task, announced, subscribed, prefetch });
         }
         let mut topics: Vec<Topic> = self.subscriptions.keys().cloned().collect();
         topics.sort();
         self.announcer.update(|a| a.topics = topics);
+    }
+
+    /// Messages of `topic` to take at once. A job's message is acknowledged only once the job
+    /// is done, so this is also the most jobs of the topic this worker runs at once. An ordered
+    /// queue has a single active consumer: taking one message at a time makes that one job at a
+    /// time across the pool. A `queue.maxparallel` lowers it to that many on this worker.
+    fn prefetch_for(&self, topic: &Topic) -> u16 {
+        if self.ordered_topics.contains(topic) {
+            return 1;
+        }
+        match self.max_parallel.get(topic) {
+            Some(&n) => n.clamp(1, self.config.prefetch.max(1)),
+            None => self.config.prefetch,
+        }
     }
 
     async fn shutdown(mut self) {

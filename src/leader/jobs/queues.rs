@@ -14,12 +14,19 @@
 //! queue.backoff = 2.0         # each further retry waits this much longer...
 //! queue.maxretrydelay = 300000  # ...up to this (ms)
 //! queue.timeout = 600000      # a run longer than this fails (ms); none by default
+//! queue.maxparallel = 4       # jobs of each of its topics one worker runs at once at most
 //!
 //! [[queue]]
 //! queue.name = "invoices"
 //! queue.topics = ["acme/invoice/**"]
 //! queue.type = "ORDERED"      # one job at a time across the whole pool, in order
 //! ```
+//!
+//! `queue.maxparallel` travels to the workers in the leader's announcement; a worker then takes
+//! at most that many messages of each of the queue's topics at once (its prefetch on the
+//! topic's queue), whatever its `--concurrency`. Sling counts it per queue and instance; here it
+//! holds per topic and worker, so a queue of three topics with `maxparallel = 2` may run six of
+//! its jobs on one worker. An ORDERED queue runs one at a time whatever it says.
 //!
 //! A topic takes the first queue whose `queue.topics` match it (exact topics, `a/*` for one
 //! level below `a`, `a/**` for any depth); a topic no queue names takes the main queue, whose
@@ -53,12 +60,22 @@ pub struct QueueConfig {
     pub retry: RetryPolicy,
     /// A run longer than this fails (and is retried): the worker stops waiting for it.
     pub timeout: Option<Duration>,
+    /// Sling's `queue.maxparallel`: the most jobs of one of its topics a worker runs at once;
+    /// `None` for as many as the worker's `--prefetch` and `--concurrency` allow.
+    pub max_parallel: Option<u16>,
 }
 
 impl QueueConfig {
     /// The main queue: every topic no other queue takes.
     pub fn main(retry: RetryPolicy) -> Self {
-        QueueConfig { name: "main".into(), topics: vec![], kind: QueueType::Parallel, retry, timeout: None }
+        QueueConfig {
+            name: "main".into(),
+            topics: vec![],
+            kind: QueueType::Parallel,
+            retry,
+            timeout: None,
+            max_parallel: None,
+        }
     }
 }
 
@@ -106,6 +123,7 @@ struct Settings {
     backoff: Option<f64>,
     maxretrydelay: Option<u64>,
     timeout: Option<u64>,
+    maxparallel: Option<i64>,
 }
 
 impl Queues {
@@ -148,12 +166,19 @@ impl Queues {
             if retry.max_attempts > MAX_ATTEMPTS {
                 return Err(format!("queue {}: queue.retries is at most {}", s.name, MAX_ATTEMPTS - 1));
             }
+            let max_parallel = match s.maxparallel {
+                None => None,
+                Some(n) => Some(u16::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("queue {}: queue.maxparallel must be 1 to {}, not {n}", s.name, u16::MAX)
+                })?),
+            };
             queues.push(QueueConfig {
                 name: s.name,
                 topics,
                 kind: s.kind,
                 retry,
                 timeout: s.timeout.filter(|&ms| ms > 0).map(Duration::from_millis),
+                max_parallel,
             });
         }
         Ok(Queues::new(queues, main))
@@ -168,6 +193,16 @@ impl Queues {
     /// Every queue, the main queue last.
     pub fn all(&self) -> &[QueueConfig] {
         &self.0
+    }
+
+    /// How many jobs of `topic` one worker may run at once, when its queue limits it (what the
+    /// leader announces): 1 for an ordered queue, else its `queue.maxparallel`.
+    pub fn max_parallel(&self, topic: &Topic) -> Option<u16> {
+        let q = self.for_topic(topic);
+        match q.kind {
+            QueueType::Ordered => Some(1),
+            QueueType::Parallel => q.max_parallel,
+        }
     }
 }
 
@@ -184,6 +219,7 @@ mod tests {
         queue.backoff = 3.0
         queue.maxretrydelay = 4000
         queue.timeout = 60000
+        queue.maxparallel = 3
 
         [[queue]]
         queue.name = "invoices"
@@ -205,11 +241,14 @@ mod tests {
         assert_eq!(r.retry.backoff, 3.0);
         assert_eq!(r.retry.max_delay, Duration::from_secs(4));
         assert_eq!(r.timeout, Some(Duration::from_secs(60)));
+        assert_eq!((r.max_parallel, q.max_parallel(&topic("dam/a/b"))), (Some(3), Some(3)));
         let i = q.for_topic(&topic("acme/invoice"));
         assert_eq!((i.name.as_str(), i.kind), ("invoices", QueueType::Ordered));
         assert_eq!(i.retry, RetryPolicy::default(), "unset settings are the main queue's");
         let m = q.for_topic(&topic("other/topic"));
         assert_eq!((m.name.as_str(), m.kind, m.timeout), ("main", QueueType::Parallel, None));
+        assert_eq!(q.max_parallel(&topic("other/topic")), None);
+        assert_eq!(q.max_parallel(&topic("acme/invoice")), Some(1), "an ordered queue runs one at a time");
     }
 
     #[test]
@@ -228,5 +267,10 @@ mod tests {
         let retries =
             Queues::parse("[[queue]]\nqueue.name = \"a\"\nqueue.topics = [\"a\"]\nqueue.retries = 5000\n", main);
         assert!(retries.unwrap_err().contains("queue.retries is at most"));
+        for n in ["0", "70000", "-1"] {
+            let text = format!("[[queue]]\nqueue.name = \"a\"\nqueue.topics = [\"a\"]\nqueue.maxparallel = {n}\n");
+            let err = Queues::parse(&text, main).unwrap_err();
+            assert!(err.contains("maxparallel"), "{n}: {err}");
+        }
     }
 }
