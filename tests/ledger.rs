@@ -256,7 +256,7 @@ mod suite {
             moments.push(Utc::now());
             tokio::time::sleep(Duration::from_millis(5)).await;
             for i in 0..20 {
-                let mut j = job(["a/b", "a/b/c", "x/y"][i % 3]);
+                let mut j = job(["a/b", "a/b/c", "x/y", "a/d", "a/e"][(i * 7 + batch) % 5]);
                 j.properties.insert("size".into(), serde_json::json!(i * 10));
                 j.properties.insert("color".into(), serde_json::json!(["red", "blue"][i % 2]));
                 if i % 5 == 0 {
@@ -299,6 +299,35 @@ mod suite {
             found(either).await,
             expect(&|r| r.topic.as_str().starts_with("a/") && templates[..2].iter().any(|t| t.matches(&r.properties)))
         );
+        // A pattern over several topics (on SQLite, a merge of one walk per topic) with a kind
+        // and a template, in pages of 3: every match once, newest first.
+        let red: PropertyTemplate = "color=red".parse().unwrap();
+        let mut pages = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = JobQuery {
+                topic: Some("a/*".parse().unwrap()),
+                states: JobKind::History.states(),
+                templates: vec![red.clone()],
+                limit: 3,
+                cursor,
+                ..Default::default()
+            };
+            let page = l.find(q).await.unwrap();
+            pages.extend(page.jobs.iter().map(|r| r.id));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let one_level_a =
+            |r: &JobRecord| r.topic.as_str().starts_with("a/") && r.topic.as_str().matches('/').count() == 1;
+        let expected = expect(&|r| one_level_a(r) && r.state.is_final() && red.matches(&r.properties));
+        assert!(expected.len() > 3, "the pages are more than one");
+        assert_eq!(pages, expected);
+        let plain = JobQuery { topic: Some("a/*".parse().unwrap()), ..Default::default() };
+        assert_eq!(found(plain).await, expect(&one_level_a));
+        assert!(found(JobQuery { topic: Some("q/*".parse().unwrap()), ..Default::default() }).await.is_empty());
         // Pages of 7 with the cursor give every job once, newest first.
         let mut pages = Vec::new();
         let mut cursor = None;

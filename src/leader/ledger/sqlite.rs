@@ -8,12 +8,12 @@
 //! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
 //! crashing; only a power loss can take the last few commits.
 
-use super::query::{job_sql, Dialect};
+use super::query::{job_sql, topic_bounds, Dialect, MAX_TOPIC_WALKS, TEMPLATE_WINDOW, TOPICS_IN_RANGE_SQL};
 use super::tx::{Aggregate, AGGREGATE_SQL, PURGED_SQL};
 use super::{JobPage, JobQuery, LedgerError, Settle, Tx, Work};
 use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
-use crate::protocol::{JobId, JobState, Topic};
+use crate::protocol::{JobId, JobState, Topic, TopicPattern};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -338,6 +338,39 @@ fn aggregate_rows(conn: &Connection, sql: &str) -> Result<Vec<Aggregate>, Ledger
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The page a window statement (see [`super::query::JobSql`]) answers: its matches up to
+/// `limit`, read only as far as the page needs; when the window ends first, its last
+/// candidate is where the next page starts.
+fn window_page(mut rows: rusqlite::Rows<'_>, limit: usize) -> Result<JobPage, LedgerError> {
+    let (mut jobs, mut seen, mut last) = (Vec::<JobRecord>::new(), 0, None);
+    while let Some(row) = rows.next()? {
+        seen += 1;
+        last = Some(row.get::<_, String>(1)?);
+        if let Some(doc) = row.get::<_, Option<String>>(0)? {
+            jobs.push(serde_json::from_str(&doc)?);
+            if jobs.len() >= limit {
+                let next = jobs.last().map(|j| j.id);
+                return Ok(JobPage { jobs, next });
+            }
+        }
+    }
+    let next = if seen >= TEMPLATE_WINDOW { last.and_then(|id| id.parse().ok()) } else { None };
+    Ok(JobPage { jobs, next })
+}
+
+/// The topics of the ledger that `pattern` matches, when it may match several and they are at
+/// most [`MAX_TOPIC_WALKS`] (see [`super::query`]); `None` otherwise.
+fn matching_topics(conn: &Connection, pattern: &TopicPattern) -> Result<Option<Vec<String>>, LedgerError> {
+    let Some((low, high)) = topic_bounds(pattern) else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(TOPICS_IN_RANGE_SQL)?;
+    let listed: Vec<String> =
+        stmt.query_map(params![low, high, MAX_TOPIC_WALKS as i64 + 1], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    if listed.len() > MAX_TOPIC_WALKS {
+        return Ok(None);
+    }
+    Ok(Some(listed.into_iter().filter(|t| t.parse::<Topic>().is_ok_and(|t| pattern.matches(&t))).collect()))
+}
+
 fn records(mut rows: rusqlite::Rows<'_>) -> Result<Vec<JobRecord>, LedgerError> {
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -408,21 +441,30 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn find_jobs(&mut self, query: &JobQuery) -> Result<JobPage, LedgerError> {
-        let q = job_sql(query, Dialect::Sqlite);
-        let mut stmt = self.conn.prepare_cached(&q.select)?;
-        let jobs = records(stmt.query(rusqlite::params_from_iter(q.args.iter()))?)?;
-        let next = if jobs.len() >= q.limit {
-            jobs.last().map(|j| j.id)
-        } else if let Some(probe) = &q.probe {
-            let id: Option<String> = self
-                .conn
-                .prepare_cached(probe)?
-                .query_row(rusqlite::params_from_iter(q.args[..q.probe_args].iter()), |r| r.get(0))
-                .optional()?;
-            id.and_then(|id| id.parse().ok())
-        } else {
-            None
+        let topics = match &query.topic {
+            Some(pattern) => matching_topics(self.conn, pattern)?,
+            None => None,
         };
+        if topics.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(JobPage::default());
+        }
+        let q = job_sql(query, Dialect::Sqlite, topics.as_deref());
+        // A statement per topic list is not worth a place in the cache the writes use.
+        let sql = q.window.as_ref().unwrap_or(&q.select);
+        let (mut fresh, mut cached);
+        let stmt: &mut rusqlite::Statement<'_> = if topics.is_some() {
+            fresh = self.conn.prepare(sql)?;
+            &mut fresh
+        } else {
+            cached = self.conn.prepare_cached(sql)?;
+            &mut cached
+        };
+        let rows = stmt.query(rusqlite::params_from_iter(q.args.iter()))?;
+        if q.window.is_some() {
+            return window_page(rows, q.limit);
+        }
+        let jobs = records(rows)?;
+        let next = if jobs.len() >= q.limit { jobs.last().map(|j| j.id) } else { None };
         Ok(JobPage { jobs, next })
     }
 
