@@ -12,9 +12,9 @@
 //! the ledger the pattern matches (one index seek per topic, see [`topic_bounds`]) and pass
 //! them in: the candidates are then a merge of one walk per topic (`… WHERE topic = ? UNION
 //! ALL … ORDER BY id DESC`), each newest first along `(topic, id)`, so the query reads only
-//! the jobs it returns, where a single statement either walks every id filtering the topic or
-//! sorts every job of the pattern (SQLite does the latter: 0.26 s for `a/*` with a template at
-//! a million jobs, see docs/benchmarks.md §5).
+//! the jobs it returns, where a single statement either walks every id reading each row to
+//! test its topic, or sorts every job of the pattern by id (SQLite's planner took one or the
+//! other: 0.26 s for `a/*` with a template at a million jobs, see docs/benchmarks.md §5).
 //!
 //! Property templates are not indexed (properties are free-form): they are evaluated on a
 //! bounded window of at most [`TEMPLATE_WINDOW`] candidates the indexed conditions select,
