@@ -64,9 +64,8 @@ pub struct Args {
 
     /// Per-topic queue settings (TOML `[[queue]]` tables with Sling's names: queue.name,
     /// queue.topics, queue.type = PARALLEL | ORDERED, queue.retries, queue.retrydelay,
-    /// queue.backoff, queue.maxretrydelay, queue.timeout, queue.maxparallel; see docs/queues.md).
-    /// Topics no
-    /// queue takes use the flags above.
+    /// queue.backoff, queue.maxretrydelay, queue.timeout, queue.maxparallel; see
+    /// docs/queues.md). Topics no queue takes use the flags above.
     #[arg(long, env = "OFFLOADER_QUEUES", value_name = "FILE")]
     queues: Option<PathBuf>,
 
