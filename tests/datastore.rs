@@ -7,7 +7,10 @@
 //!
 //!     eval "$(scripts/services)" && cargo test --test datastore
 
+mod common;
+
 use bytes::Bytes;
+use common::seaweed::{DistributedSeaweed, VOLUME_SERVERS};
 use futures::future::BoxFuture;
 use offloader::datastore::{
     self, blob_key, hash_bytes, hash_file, BlobStore, DatastoreConfig, DatastoreError, Location, S3BlobStore, Stored,
@@ -47,6 +50,11 @@ async fn s3_harness() -> Harness {
     // This half of the suite is about S3, even if OFFLOADER_DATASTORE names a directory.
     let bucket = std::env::var("OFFLOADER_S3_BUCKET").unwrap_or_else(|_| "offloader".into());
     cfg.url = format!("s3://{bucket}");
+    s3_harness_on(cfg, bucket, ns).await
+}
+
+/// An S3 store at `cfg` (bucket `bucket`, keys under `ns`).
+async fn s3_harness_on(cfg: DatastoreConfig, bucket: String, ns: String) -> Harness {
     let store = datastore::open(&cfg).await.unwrap_or_else(|e| {
         panic!(
             "the S3 datastore must be running for these tests; start it with \
@@ -254,6 +262,56 @@ mod cases {
             assert!(got[..] == data[..], "content differs");
         }
         h.finish().await;
+    }
+}
+
+/// Every case, one after the other, against stores that `harness` makes.
+async fn all_cases<F: std::future::Future<Output = Harness>>(harness: impl Fn() -> F) {
+    cases::round_trip(harness().await).await;
+    cases::same_content_is_stored_once(harness().await).await;
+    cases::large_file_streams_and_round_trips(harness().await).await;
+    cases::missing_blob_is_not_found(harness().await).await;
+    cases::corruption_is_detected(harness().await).await;
+    cases::max_size_is_enforced(harness().await).await;
+    cases::put_reader_stores_streams(harness().await).await;
+}
+
+/// The suite against a distributed SeaweedFS (a master, three volume servers with replication
+/// `001`, a filer and the S3 gateway), then again while one volume server is SIGKILLed in the
+/// middle of it: every case passes both times, and what was stored before the kill still
+/// reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_passes_on_distributed_seaweedfs_with_a_volume_server_killed() {
+    const BUCKET: &str = "offloader-distributed";
+    let seaweed = DistributedSeaweed::start(BUCKET).await;
+    let on_seaweed = || {
+        let ns = namespace();
+        s3_harness_on(seaweed.config(BUCKET, &ns), BUCKET.to_owned(), ns)
+    };
+    // Blobs that must survive the kill, spread over the volumes.
+    let keeper = datastore::open(&seaweed.config(BUCKET, &namespace())).await.expect("opening the store");
+    let mut kept = Vec::new();
+    for i in 0..20u64 {
+        let bytes = Bytes::from(pseudo_random(64 * 1024 + i as usize, i + 7));
+        let stored = keeper.put_bytes(bytes.clone()).await.expect("storing before the kill");
+        kept.push((stored.blob, bytes));
+    }
+    all_cases(on_seaweed).await;
+
+    // The second round, with a volume server taken away under it once it got going.
+    let round = all_cases(on_seaweed);
+    tokio::pin!(round);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut round).await;
+    assert!(early.is_err(), "the second round ended within 500 ms, before the kill could land in it");
+    seaweed.kill_volume_server(VOLUME_SERVERS - 1);
+    round.await;
+    for (blob, bytes) in kept {
+        let back = keeper.get_bytes(&blob, 1 << 20).await.unwrap_or_else(|e| {
+            panic!("a blob stored before the kill is lost: {e}
+s3 log:
+{}", seaweed.log("s3"))
+        });
+        assert_eq!(back, bytes, "a blob stored before the kill changed");
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `offloader-bench find`: Sling's findJobs over a ledger of a million jobs, each search
 //!   against 100 ms.
 
+mod cpu;
 mod dam;
 mod engine_run;
 mod find;

@@ -2,6 +2,7 @@
 //! real leader code and real worker processes, or (`--raw`) of the bare lapin round trip the
 //! pipeline is built on, so the two can be compared.
 
+use crate::cpu::{Counted, CpuSample};
 use crate::report::{progress, Figures};
 use crate::settings::Settings;
 use anyhow::{bail, Context as _};
@@ -44,6 +45,11 @@ pub struct Args {
     /// Measure the bare lapin round trip instead of the pipeline.
     #[arg(long)]
     pub raw: bool,
+
+    /// With --raw: pad each job and reply body to this many bytes (the pipeline's job and
+    /// completion are a few hundred bytes, raw's a few dozen), to see what message size costs.
+    #[arg(long, default_value_t = 0, requires = "raw")]
+    pub body_bytes: usize,
 
     /// The leader's ledger: `sqlite` (the embedded file) or a PostgreSQL server URL
     /// (`postgres://user@host:port/db`; the bench makes a database of its own there and drops
@@ -182,6 +188,12 @@ async fn pipeline(
         bail!("the warm-up job ended {}: {:?}", first.state, first.result);
     }
 
+    let counted = [
+        Counted { name: "leader", pids: vec![std::process::id()] },
+        Counted { name: "workers", pids: children.iter().filter_map(|c| c.id()).collect() },
+        Counted { name: "rabbitmq", pids: crate::cpu::rabbitmq_pid().into_iter().collect() },
+    ];
+    let cpu_before = CpuSample::take(&counted);
     let bar = progress(args.jobs, "jobs");
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..args.jobs)
@@ -202,6 +214,7 @@ async fn pipeline(
         .collect()
         .await;
     let elapsed = started.elapsed();
+    let cpu = CpuSample::take(&counted).since(&cpu_before, args.jobs);
     bar.finish_and_clear();
     let latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -211,5 +224,5 @@ async fn pipeline(
         tracing::warn!(error = %e, "could not delete the bench's AMQP objects");
     }
     broker.close();
-    Ok(Figures { jobs: args.jobs, elapsed, latencies })
+    Ok(Figures { jobs: args.jobs, elapsed, latencies, cpu: Some(cpu) })
 }

@@ -4,6 +4,7 @@
 //! job; the publisher drains the replies. Whatever the pipeline adds on top of
 //! this (ledger, JSON, waiters) shows up as the gap between the two figures.
 
+use crate::cpu::{Counted, CpuSample};
 use crate::pipeline::Args;
 use crate::report::{progress, Figures};
 use crate::settings::Settings;
@@ -63,7 +64,17 @@ async fn connect(url: &str, name: &str) -> anyhow::Result<Connection> {
     Connection::connect(url, props).await.context("cannot connect to RabbitMQ")
 }
 
-async fn consume_jobs(conn: Connection, n: Arc<Names>, prefetch: u16) -> anyhow::Result<()> {
+/// `json` (an object) grown to `len` bytes with a padding field, when it is shorter.
+fn padded(json: &str, len: usize) -> Vec<u8> {
+    let room = len.saturating_sub(json.len() + r#","pad":"""#.len());
+    if room == 0 {
+        return json.as_bytes().to_vec();
+    }
+    let open = json.trim_end_matches('}');
+    format!(r#"{open},"pad":"{}"}}"#, "x".repeat(room)).into_bytes()
+}
+
+async fn consume_jobs(conn: Connection, n: Arc<Names>, prefetch: u16, body_bytes: usize) -> anyhow::Result<()> {
     let ch = conn.create_channel().await?;
     ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -75,15 +86,16 @@ async fn consume_jobs(conn: Connection, n: Arc<Names>, prefetch: u16) -> anyhow:
             FieldTable::default(),
         )
         .await?;
+    let reply: Arc<[u8]> = padded(r#"{"status":"OK"}"#, body_bytes).into();
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
+        let reply = reply.clone();
         let (ch, n) = (ch.clone(), n.clone());
         // One task per job, so confirms overlap as they do in the worker runtime.
         tokio::spawn(async move {
             let props = persistent().with_message_id(delivery.properties.message_id().clone().unwrap_or_default());
-            let body = br#"{"status":"OK"}"#;
             let published = ch
-                .basic_publish("".into(), n.replies.as_str().into(), BasicPublishOptions::default(), body, props)
+                .basic_publish("".into(), n.replies.as_str().into(), BasicPublishOptions::default(), &reply, props)
                 .await;
             if let Ok(confirm) = published {
                 if confirm.await.is_ok() {
@@ -108,7 +120,7 @@ pub async fn run(settings: &Settings, ns: &str, args: &Args) -> anyhow::Result<F
     let mut workers = Vec::new();
     for i in 0..args.workers {
         let conn = connect(&settings.amqp_url, &format!("offloader-bench-raw-worker-{i}")).await?;
-        workers.push(tokio::spawn(consume_jobs(conn, n.clone(), args.prefetch)));
+        workers.push(tokio::spawn(consume_jobs(conn, n.clone(), args.prefetch, args.body_bytes)));
     }
 
     // Replies are matched to their publisher by message id.
@@ -138,7 +150,14 @@ pub async fn run(settings: &Settings, ns: &str, args: &Args) -> anyhow::Result<F
 
     let publish_ch = leader.create_channel().await?;
     publish_ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    let body_bytes = args.body_bytes;
     let inflight = Arc::new(Semaphore::new(args.inflight));
+    // The consumers run in this process too: "client" is the leader's and the workers' part.
+    let counted = [
+        Counted { name: "client", pids: vec![std::process::id()] },
+        Counted { name: "rabbitmq", pids: crate::cpu::rabbitmq_pid().into_iter().collect() },
+    ];
+    let cpu_before = CpuSample::take(&counted);
     let bar = progress(args.jobs, "jobs");
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..args.jobs)
@@ -151,12 +170,12 @@ pub async fn run(settings: &Settings, ns: &str, args: &Args) -> anyhow::Result<F
                 let (tx, rx) = oneshot::channel();
                 pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);
                 let t0 = Instant::now();
-                let body = format!(r#"{{"id":"{id}","topic":"offloader/noop"}}"#);
+                let body = padded(&format!(r#"{{"id":"{id}","topic":"offloader/noop"}}"#), body_bytes);
                 ch.basic_publish(
                     n.exchange.as_str().into(),
                     ROUTING_KEY.into(),
                     BasicPublishOptions { mandatory: true, ..Default::default() },
-                    body.as_bytes(),
+                    &body,
                     persistent().with_message_id(id.into()),
                 )
                 .await?
@@ -170,6 +189,7 @@ pub async fn run(settings: &Settings, ns: &str, args: &Args) -> anyhow::Result<F
         .collect()
         .await;
     let elapsed = started.elapsed();
+    let cpu = CpuSample::take(&counted).since(&cpu_before, args.jobs);
     bar.finish_and_clear();
     let latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -183,5 +203,5 @@ pub async fn run(settings: &Settings, ns: &str, args: &Args) -> anyhow::Result<F
     }
     let _ = ch.exchange_delete(n.exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
     let _ = leader.close(200, "done".into()).await;
-    Ok(Figures { jobs: args.jobs, elapsed, latencies })
+    Ok(Figures { jobs: args.jobs, elapsed, latencies, cpu: Some(cpu) })
 }

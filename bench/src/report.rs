@@ -8,6 +8,8 @@ pub struct Figures {
     pub jobs: usize,
     pub elapsed: Duration,
     pub latencies: Vec<Duration>,
+    /// What the processes of the run spent in CPU per job, when it could be read.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 impl Figures {
@@ -31,6 +33,9 @@ impl Figures {
     /// `jobs_per_s=… p50_ms=… p99_ms=…` the scripts read.
     pub fn print(self, label: &str) {
         println!("{label}: {} jobs in {:.2} s", self.jobs, self.elapsed.as_secs_f64());
+        if let Some(cpu) = &self.cpu {
+            println!("{}", cpu.line());
+        }
         println!(
             "jobs_per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
             self.per_second(),

@@ -171,9 +171,11 @@ impl JobResult {
 pub struct Job {
     pub id: JobId,
     pub topic: Topic,
-    #[serde(default)]
+    /// Left out of the message when empty (every byte of a message costs the broker twice, in
+    /// its log and its replicas); a reader takes a missing one as empty.
+    #[serde(default, skip_serializing_if = "Properties::is_empty")]
     pub properties: Properties,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<PayloadEntry>,
     /// 1 for the first attempt; the leader increments it for each retry.
     pub attempt: u32,

@@ -74,16 +74,17 @@ pub struct Completion {
     pub worker: InstanceId,
     pub worker_name: String,
     pub result: JobResult,
-    #[serde(default)]
+    /// Outputs, properties and redeliveries are left out when empty or zero, as in a job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<PayloadEntry>,
     /// Properties the consumer hands back (metadata, measurements...).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Properties::is_empty")]
     pub properties: Properties,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     /// Times RabbitMQ delivered this attempt before (workers that died mid-job).
     /// Carried here too because a quick job sends no started event.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub redeliveries: u32,
 }
 
@@ -228,6 +229,10 @@ impl JobStop {
 /// The routing key of messages for every instance on the control exchange. Instance ids are
 /// UUIDs, so no instance's own key can be this.
 pub const BROADCAST_KEY: &str = "all";
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 fn decode<T: serde::de::DeserializeOwned>(
     bytes: &[u8],

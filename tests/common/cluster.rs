@@ -120,6 +120,11 @@ impl Cluster {
         cluster
     }
 
+    /// The port this cluster's leader answers on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

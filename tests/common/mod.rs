@@ -6,3 +6,4 @@ pub mod cluster;
 pub mod postgres;
 pub mod rabbit;
 pub mod schema;
+pub mod seaweed;
