@@ -117,8 +117,10 @@ fn id_floor(ms: i64) -> String {
     format!("{:08x}-{:04x}-0000-0000-000000000000", ms >> 16, ms & 0xffff)
 }
 
-pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
-    let mut bound = Args { values: Vec::new(), dialect };
+/// The conditions of `query` the indexes serve (state, topic, cursor, time range), as one
+/// SQL expression, their arguments pushed onto `bound`.
+fn indexed_conditions(query: &JobQuery, bound: &mut Args) -> String {
+    let dialect = bound.dialect;
     let mut conds: Vec<String> = Vec::new();
     if !query.states.is_empty() {
         let marks: Vec<String> = query.states.iter().map(|s| bound.push(s.as_str().to_owned())).collect();
@@ -152,32 +154,65 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
         conds.push(format!("created_at < {}", dialect.int(&m)));
         conds.push(format!("id < {}", bound.push(id_floor(ms + ID_TIME_SLACK_MS))));
     }
-    let indexed = if conds.is_empty() { "1 = 1".to_owned() } else { conds.join(" AND ") };
-    let limit = query.limit();
-    let probe_args = bound.values.len();
+    if conds.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+/// The property templates of `query` on a candidate's properties `p` (any of them holds), and
+/// the expression that reads `p` from a job row; `None` without templates.
+fn template_conditions(query: &JobQuery, bound: &mut Args) -> Option<(String, &'static str)> {
     if query.templates.is_empty() {
-        let select = format!("SELECT doc, id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT {limit}");
-        return JobSql { select, probe: None, args: bound.values, probe_args, limit };
+        return None;
     }
     let templates: Vec<String> = query
         .templates
         .iter()
         .map(|t| {
-            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, &mut bound)).collect();
+            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, bound)).collect();
             format!("({})", all.join(" AND "))
         })
         .collect();
-    let props = match dialect {
+    let props = match bound.dialect {
         Dialect::Sqlite => "json_extract(doc, '$.properties')",
         Dialect::Postgres => "(doc::jsonb -> 'properties')",
     };
+    Some((templates.join(" OR "), props))
+}
+
+pub(super) fn job_sql(query: &JobQuery, dialect: Dialect) -> JobSql {
+    let mut bound = Args { values: Vec::new(), dialect };
+    let indexed = indexed_conditions(query, &mut bound);
+    let limit = query.limit();
+    let probe_args = bound.values.len();
+    let Some((templates, props)) = template_conditions(query, &mut bound) else {
+        let select = format!("SELECT doc, id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT {limit}");
+        return JobSql { select, probe: None, args: bound.values, probe_args, limit };
+    };
     let select = format!(
         "SELECT doc, id FROM (SELECT id, doc, {props} AS p FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT {TEMPLATE_WINDOW}) AS c
-         WHERE {} ORDER BY id DESC LIMIT {limit}",
-        templates.join(" OR ")
+         WHERE {templates} ORDER BY id DESC LIMIT {limit}"
     );
     let probe = format!("SELECT id FROM jobs WHERE {indexed} ORDER BY id DESC LIMIT 1 OFFSET {}", TEMPLATE_WINDOW - 1);
     JobSql { select, probe: Some(probe), args: bound.values, probe_args, limit }
+}
+
+/// How many jobs `query` selects in all (its limit aside), and the statement's arguments. Not
+/// windowed like a page: property templates are evaluated on every job the indexed conditions
+/// select, so this costs what the whole selection costs. It answers a bulk action's "this
+/// affects N jobs", asked once before the action, never per page.
+pub(super) fn count_sql(query: &JobQuery, dialect: Dialect) -> (String, Vec<String>) {
+    let mut bound = Args { values: Vec::new(), dialect };
+    let indexed = indexed_conditions(query, &mut bound);
+    let sql = match template_conditions(query, &mut bound) {
+        None => format!("SELECT COUNT(*) FROM jobs WHERE {indexed}"),
+        Some((templates, props)) => {
+            format!("SELECT COUNT(*) FROM (SELECT {props} AS p FROM jobs WHERE {indexed}) AS c WHERE {templates}")
+        }
+    };
+    (sql, bound.values)
 }
 
 /// One condition of a template on the candidate's properties `p`, with the semantics of
