@@ -1016,9 +1016,11 @@ function setLive(on) {
 const JOB_PAGES = ["overview", "jobs", "job", "failures", "asset"];
 let pushed = null;
 
+let source = null;
+
 function listenForJobs() {
-  if (!window.EventSource) return;
-  const source = new EventSource("/api/events");
+  if (!window.EventSource || source) return;
+  source = new EventSource("/api/events");
   source.addEventListener("job", () => {
     window.__jobEvents = (window.__jobEvents || 0) + 1;
     if (!live || !current || !JOB_PAGES.includes(current.name) || anyDialogOpen() || acting) return;
@@ -1026,6 +1028,18 @@ function listenForJobs() {
     pushed = setTimeout(refreshNow, 150);
   });
 }
+
+// A page the browser keeps after the user leaves it (the back-forward cache) would keep its
+// stream open, and a browser gives one host six connections: a few visits would leave the
+// next page waiting for one. The stream closes when the page is hidden and opens again when
+// it is shown.
+window.addEventListener("pagehide", () => {
+  if (source) source.close();
+  source = null;
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted) listenForJobs();
+});
 
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
