@@ -14,8 +14,8 @@
 //! ```
 
 use crate::protocol::api::{
-    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, NewSchedule, RetriedJobs,
-    Schedule, ScheduleList, StatsReport, TopicsReport, TopologyReport,
+    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, NewSchedule, RemovedJobs,
+    ReplayedDeadLetters, RetriedJobs, Schedule, ScheduleList, StatsReport, TopicsReport, TopologyReport,
 };
 use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
 use serde::de::DeserializeOwned;
@@ -94,6 +94,12 @@ impl LeaderClient {
         self.send(self.http.post(self.url("/api/jobs/retry")).query(query)).await
     }
 
+    /// Removes the jobs the filters (`state`, `topic`, `limit`, ...) select, stopping running
+    /// ones first; the records as they were.
+    pub async fn remove_jobs(&self, query: &[(&str, String)]) -> Result<RemovedJobs, ClientError> {
+        self.send(self.http.post(self.url("/api/jobs/remove")).query(query)).await
+    }
+
     /// Removes a job (stopping it first if it runs); the record as it was.
     pub async fn remove_job(&self, id: JobId) -> Result<JobRecord, ClientError> {
         self.send(self.http.delete(self.url(&format!("/api/jobs/{id}")))).await
@@ -118,6 +124,11 @@ impl LeaderClient {
     /// Publishes a dead letter again where it was going.
     pub async fn replay_dead_letter(&self, id: &str) -> Result<DeadLetterView, ClientError> {
         self.send(self.http.post(self.dead_url(id, "/replay")?)).await
+    }
+
+    /// Publishes every dead letter again where it was going.
+    pub async fn replay_all_dead_letters(&self) -> Result<ReplayedDeadLetters, ClientError> {
+        self.send(self.http.post(self.url("/api/dead-letters/replay"))).await
     }
 
     pub async fn discard_dead_letter(&self, id: &str) -> Result<DeadLetterView, ClientError> {

@@ -3,7 +3,11 @@
 //! a script error; the Offloading Browser disables a topic on the worker and shows it once the
 //! worker confirms; a dead letter is replayed from Failures; a new job appears in the Jobs list
 //! without a reload; a given-up job is retried, a running one stopped and one removed from their
-//! pages; an asset's rendition is drawn and the asset reprocessed; the pages fit a phone.
+//! pages; an asset's rendition is drawn and the asset reprocessed; the pages fit a phone; the
+//! overview charts the last minutes and the Offloading Browser shows each topic's rate. The
+//! Jobs list filters by state, topic, time and properties and pages along the cursor; the jobs
+//! a filter selects are removed in bulk after a confirmation that counts them; Failures
+//! replays every dead letter at once.
 //!
 //! With `OFFLOADER_SCREENSHOTS=1`, each page is saved to `docs/console/<page>.png` (the README
 //! shows them); without, nothing in the tree changes.
@@ -120,8 +124,14 @@ impl Page<'_> {
     /// Goes to a console route without reloading the page, and waits until it has drawn.
     async fn open(&self, hash: &str, page: &str) {
         self.js(&format!("location.hash = {}; return null;", json!(hash))).await;
-        self.wait(&format!("document.querySelector('#view').dataset.page === '{page}' && document.querySelector('#view').dataset.loaded"), &format!("page {page} at {hash}"))
-            .await;
+        self.wait(
+            &format!(
+                "document.querySelector('#view').dataset.page === '{page}' && document.querySelector('#view').dataset.loaded \
+                 && document.querySelector('#view').dataset.route === location.hash"
+            ),
+            &format!("page {page} at {hash}"),
+        )
+        .await;
         self.no_errors(hash).await;
     }
 
@@ -216,6 +226,13 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     p.wait("Number(document.querySelector('#card-instances .value').textContent) >= 2", "two instances up").await;
     p.wait("document.querySelector('#ov-states [data-state=GIVEN_UP] b').textContent === '1'", "one job given up")
         .await;
+    // The last minutes' chart: bars for the two jobs that finished, one of them failed.
+    p.wait(
+        "document.querySelectorAll('#chart-throughput rect.ok').length >= 1 && document.querySelector('#chart-throughput rect.bad') \
+         && document.querySelector('#chart-latency polyline.p95, #chart-latency circle.p95')",
+        "the throughput and latency chart",
+    )
+    .await;
     p.screenshot("overview").await;
 
     // Every page draws without a script error.
@@ -233,6 +250,11 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     p.open("#/offloading", "offloading").await;
     let cell = "td[data-topic='offloader/noop'][data-instance='w1']";
     p.wait(&format!("document.querySelector(\"{cell}\").dataset.state === 'enabled'"), "noop enabled on w1").await;
+    p.wait(
+        "Number(document.querySelector(\"tr[data-topic='offloader/noop'] .rate\").dataset.rate) > 0",
+        "noop's rate over the last 5 minutes",
+    )
+    .await;
     p.click(&format!("{cell} button[data-set=disabled]")).await;
     p.wait("document.querySelector('#token-dialog').open", "the token dialog").await;
     p.b.find(Locator::Css("#token-input")).await.expect("the token field").send_keys(TOKEN).await.expect("typing");
@@ -412,6 +434,188 @@ async fn the_console_shows_every_page_and_its_actions_work_in_a_real_browser() {
     }
     p.open("#/jobs", "jobs").await;
     p.screenshot("phone-jobs").await;
+    p.no_errors("the end").await;
+
+    let Browser { client, .. } = &browser;
+    client.clone().close().await.expect("closing the browser");
+    drop(browser);
+    c.finish().await;
+}
+
+/// The ids of the rows the Jobs list shows, top to bottom.
+async fn rows(p: &Page<'_>) -> Vec<String> {
+    let ids = p.js("return [...document.querySelectorAll('#job-list tr[data-job]')].map(r => r.dataset.job)").await;
+    serde_json::from_value(ids).expect("a list of ids")
+}
+
+/// Sets a filter field of the Jobs list.
+async fn set_filter(p: &Page<'_>, id: &str, value: &str) {
+    p.js(&format!("document.querySelector('#{id}').value = {}; return null;", json!(value))).await;
+}
+
+/// Submits the Jobs list's filters, and waits until the list shows them.
+async fn apply_filters(p: &Page<'_>, expect_hash: &str) {
+    p.click("#job-filter button[type=submit]").await;
+    p.wait(
+        &format!(
+            "location.hash === {} && document.querySelector('#view').dataset.route === location.hash && document.querySelector('#view').dataset.loaded",
+            json!(expect_hash)
+        ),
+        &format!("the list filtered as {expect_hash}"),
+    )
+    .await;
+    p.no_errors(expect_hash).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_list_filters_and_pages_by_cursor_and_acts_on_whole_selections() {
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    // No worker: the jobs stay QUEUED where the test puts them.
+    let mut a = Vec::new();
+    for n in 0..60 {
+        c.also_delete("console/a");
+        let job = post(&c, "/api/jobs", json!({"topic": "console/a", "properties": {"n": n}})).await;
+        a.push(job["id"].as_str().expect("a job id").to_owned());
+    }
+    let mut b = Vec::new();
+    for n in 0..5 {
+        c.also_delete("console/b");
+        let job = post(&c, "/api/jobs", json!({"topic": "console/b", "properties": {"n": n}})).await;
+        b.push(job["id"].as_str().expect("a job id").to_owned());
+    }
+    // Three stopped: they finished (STOPPED) now, which the overview's chart shows.
+    for id in &a[..3] {
+        post(&c, &format!("/api/jobs/{id}/stop"), json!({})).await;
+    }
+    let newest_first = |ids: &[String]| ids.iter().rev().cloned().collect::<Vec<_>>();
+
+    let browser = start_browser().await;
+    let p = Page { b: &browser.client, base: c.url("") };
+    p.b.goto(&format!("{}/#/", p.base)).await.expect("opening the console");
+    p.wait("document.querySelector('#view').dataset.loaded", "the overview").await;
+    p.wait("document.querySelector('#chart-throughput figcaption').textContent.includes('3 finished')", "the chart")
+        .await;
+    p.no_errors("the overview").await;
+
+    // Unfiltered, the newest 25 of the 65 jobs.
+    p.open("#/jobs", "jobs").await;
+    let all: Vec<String> = newest_first(&b).into_iter().chain(newest_first(&a)).collect();
+    assert_eq!(rows(&p).await, all[..25].to_vec());
+    // By topic: the five of console/b only.
+    set_filter(&p, "filter-topic", "console/b").await;
+    apply_filters(&p, "#/jobs?topic=console%2Fb").await;
+    assert_eq!(rows(&p).await, newest_first(&b));
+    // By state: console/* jobs STOPPED are the three stopped ones; none SUCCEEDED.
+    set_filter(&p, "filter-topic", "console/*").await;
+    set_filter(&p, "filter-state", "STOPPED").await;
+    apply_filters(&p, "#/jobs?state=STOPPED&topic=console%2F*").await;
+    assert_eq!(rows(&p).await, newest_first(&a[..3]));
+    set_filter(&p, "filter-state", "SUCCEEDED").await;
+    apply_filters(&p, "#/jobs?state=SUCCEEDED&topic=console%2F*").await;
+    p.wait("document.querySelector('#no-jobs')", "no job matches").await;
+    // By property, with alternatives: n >= 58 or n = 1, on console/a.
+    set_filter(&p, "filter-state", "").await;
+    set_filter(&p, "filter-topic", "console/a").await;
+    set_filter(&p, "filter-where", "n>=58 | n=1").await;
+    apply_filters(&p, "#/jobs?topic=console%2Fa&where=n%3E%3D58+%7C+n%3D1").await;
+    assert_eq!(rows(&p).await, vec![a[59].clone(), a[58].clone(), a[1].clone()]);
+    // A malformed property search is said, not thrown.
+    set_filter(&p, "filter-where", "n>>1").await;
+    apply_filters(&p, "#/jobs?topic=console%2Fa&where=n%3E%3E1").await;
+    p.wait("document.querySelector('#filter-error')", "the refused search explained").await;
+    // By creation time: nothing was created before an hour ago, everything after.
+    let hour_ago = chrono::Local::now() - chrono::Duration::hours(1);
+    let local = hour_ago.format("%Y-%m-%dT%H:%M:%S").to_string();
+    set_filter(&p, "filter-where", "").await;
+    set_filter(&p, "filter-before", &local).await;
+    apply_filters(&p, &format!("#/jobs?topic=console%2Fa&before={}", local.replace(':', "%3A"))).await;
+    p.wait("document.querySelector('#no-jobs')", "nothing created before an hour ago").await;
+    set_filter(&p, "filter-before", "").await;
+    set_filter(&p, "filter-after", &local).await;
+    apply_filters(&p, &format!("#/jobs?topic=console%2Fa&after={}", local.replace(':', "%3A"))).await;
+    let a_newest = newest_first(&a);
+    assert_eq!(rows(&p).await, a_newest[..25].to_vec());
+
+    // Paging along the cursor: 60 jobs of console/a are 25 + 25 + 10, and back.
+    p.open("#/jobs?topic=console%2Fa", "jobs").await;
+    assert_eq!(rows(&p).await, a_newest[..25].to_vec());
+    p.screenshot("jobs-filtered").await;
+    p.click("#page-older").await;
+    p.wait("document.querySelector('#page-number')?.textContent === 'Page 2' && document.querySelector('#view').dataset.loaded", "page 2").await;
+    assert!(
+        p.js("return location.hash").await.as_str().is_some_and(|h| h.contains("cursor=")),
+        "the cursor in the route"
+    );
+    assert_eq!(rows(&p).await, a_newest[25..50].to_vec());
+    p.click("#page-older").await;
+    p.wait("document.querySelector('#page-number')?.textContent === 'Page 3' && document.querySelector('#view').dataset.loaded", "page 3").await;
+    assert_eq!(rows(&p).await, a_newest[50..].to_vec());
+    assert_eq!(
+        p.js("return document.querySelector('#page-older').tagName").await,
+        json!("SPAN"),
+        "no page after the last"
+    );
+    p.click("#page-newer").await;
+    p.wait("document.querySelector('#page-number')?.textContent === 'Page 2' && document.querySelector('#view').dataset.loaded", "back to page 2").await;
+    assert_eq!(rows(&p).await, a_newest[25..50].to_vec());
+    p.no_errors("paging").await;
+
+    // Remove all matching: the confirmation counts the selection; afterwards it is gone.
+    p.open("#/jobs?topic=console%2Fb", "jobs").await;
+    p.click("#remove-matching").await;
+    p.wait("document.querySelector('#confirm-dialog').open", "the confirmation").await;
+    let question = p.js("return document.querySelector('#confirm-text').textContent").await;
+    assert!(question.as_str().is_some_and(|q| q.starts_with("Remove 5 job(s) (on console/b)")), "{question}");
+    p.screenshot("jobs-bulk").await;
+    p.click("#confirm-ok").await;
+    p.wait("document.querySelector('#flash').textContent.includes('5 job(s) removed')", "the bulk removal").await;
+    p.wait("document.querySelector('#no-jobs')", "the list empty").await;
+    for id in &b {
+        let resp = c.http.get(c.url(&format!("/api/jobs/{id}"))).send().await.expect("GET a removed job");
+        assert_eq!(resp.status().as_u16(), 404, "job {id} is still there");
+    }
+    let left: Value = c.http.get(c.url("/api/jobs/count?topic=console/a")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(left["count"], 60, "the other topic is untouched: {left}");
+    // Cancelled, nothing happens.
+    p.open("#/jobs?topic=console%2Fa", "jobs").await;
+    p.click("#remove-matching").await;
+    p.wait("document.querySelector('#confirm-dialog').open", "the confirmation").await;
+    p.click("#confirm-cancel").await;
+    let left: Value = c.http.get(c.url("/api/jobs/count?topic=console/a")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(left["count"], 60, "a cancelled removal removed: {left}");
+
+    // Replay all: two messages of console/a dead-lettered, both replayed at once.
+    let ch = common::cluster::raw_channel(&c.amqp).await;
+    let queue = format!("{}.jobs.console.a", c.namespace);
+    for _ in 0..2 {
+        let m = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.expect("basic.get");
+        let m = m.expect("a job message in console/a's queue");
+        m.delivery.acker.nack(BasicNackOptions { multiple: false, requeue: false }).await.expect("nack");
+    }
+    p.open("#/failures", "failures").await;
+    p.wait("document.querySelectorAll('tr[data-dead]').length === 2", "two dead letters").await;
+    p.click("#dead-replay-all").await;
+    p.wait("document.querySelector('#confirm-dialog').open", "the confirmation").await;
+    let question = p.js("return document.querySelector('#confirm-text').textContent").await;
+    assert!(question.as_str().is_some_and(|q| q.starts_with("Replay all 2 dead letter(s)")), "{question}");
+    p.click("#confirm-ok").await;
+    p.wait(
+        "document.querySelector('#flash').textContent.includes('2 replayed') && document.querySelector('#no-dead')",
+        "every dead letter replayed",
+    )
+    .await;
+    // Back in their queue: all 60 messages of console/a wait there again (stopping a job that
+    // waits does not take its message out).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = c.queue("console/a").await;
+        if q["messages"] == 60 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replayed messages are not back in console/a's queue: {q}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     p.no_errors("the end").await;
 
     let Browser { client, .. } = &browser;

@@ -307,9 +307,12 @@ async fn the_suite_passes_on_distributed_seaweedfs_with_a_volume_server_killed()
     round.await;
     for (blob, bytes) in kept {
         let back = keeper.get_bytes(&blob, 1 << 20).await.unwrap_or_else(|e| {
-            panic!("a blob stored before the kill is lost: {e}
+            panic!(
+                "a blob stored before the kill is lost: {e}
 s3 log:
-{}", seaweed.log("s3"))
+{}",
+                seaweed.log("s3")
+            )
         });
         assert_eq!(back, bytes, "a blob stored before the kill changed");
     }

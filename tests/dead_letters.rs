@@ -1,6 +1,6 @@
 //! The dead-letter queue on the real services: a message a worker refused and a job RabbitMQ
 //! dead-lettered itself are listed with why and where they were going; one is discarded, the
-//! other replayed and then processed.
+//! other replayed and then processed; `dead replay --all` sends every one back where it was going.
 
 mod common;
 
@@ -115,5 +115,26 @@ async fn dead_letters_are_listed_shown_discarded_and_replayed() {
     assert!(dead_list(&c).await.is_empty());
     let resp = c.http.post(c.url(&format!("/api/dead-letters/{refused_id}/replay"))).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 404);
+
+    // Replay all, from the command line: a job dead-lettered at the queue of a topic nobody
+    // consumes goes back to that queue.
+    let waiting = c.submit("acme/none", json!({})).await["id"].as_str().unwrap().to_owned();
+    c.also_delete("acme/none");
+    let queue = format!("{ns}.jobs.acme.none");
+    let got = loop {
+        if let Some(m) = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.unwrap() {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    got.delivery.acker.nack(BasicNackOptions { multiple: false, requeue: false }).await.unwrap();
+    wait_dead(&c, 1).await;
+    let out = c.command(&["dead", "replay", "--all"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 replayed, 0 not"), "{out:?}");
+    assert!(dead_list(&c).await.is_empty());
+    let back = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.unwrap();
+    let back = back.expect("the replayed job back in its queue");
+    assert_eq!(back.delivery.properties.message_id().as_ref().map(|m| m.to_string()), Some(waiting));
     c.finish().await;
 }

@@ -122,6 +122,14 @@ async fn given_up_jobs_are_retried_one_by_one_or_by_filter_and_removed_jobs_are_
     assert_eq!(resp.status().as_u16(), 404, "removing twice");
     let body: Value = resp.json().await.unwrap();
     assert!(body["error"].is_string(), "{body}");
+    // Removed by filter, from the command line: the given-up job of the topic; no filter at all
+    // is refused rather than emptying the ledger.
+    let out = c.command(&["job", "remove"]).output().unwrap();
+    assert!(!out.status.success(), "a removal without an id or a filter ran");
+    let out = c.command(&["job", "remove", "--state", "GIVEN_UP", "--topic", "offloader/fail"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 jobs removed"), "{out:?}");
+    assert_eq!(status_of(&c, &b).await, 404);
     c.finish().await;
 }
 

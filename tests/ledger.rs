@@ -291,8 +291,14 @@ mod suite {
             ["size>=100,color=red", "size<=20", "size=big", "color>=c"].iter().map(|t| t.parse().unwrap()).collect();
         for t in &templates {
             let q = JobQuery { templates: vec![t.clone()], ..Default::default() };
-            assert_eq!(found(q).await, expect(&|r| t.matches(&r.properties)), "template {t}");
+            assert_eq!(found(q.clone()).await, expect(&|r| t.matches(&r.properties)), "template {t}");
+            // Counted over the whole selection, the page's limit aside.
+            let n = l.count(JobQuery { limit: 1, ..q }).await.unwrap();
+            assert_eq!(n as usize, expect(&|r| t.matches(&r.properties)).len(), "count of template {t}");
         }
+        let n = l.count(JobQuery { topic: Some("a/*".parse().unwrap()), ..kind(JobKind::History) }).await.unwrap();
+        assert_eq!(n as usize, expect(&|r| r.topic.as_str() == "a/b" && r.state.is_final()).len());
+        assert_eq!(l.count(JobQuery::default()).await.unwrap(), 60);
         let either =
             JobQuery { templates: templates[..2].to_vec(), topic: Some("a/**".parse().unwrap()), ..Default::default() };
         assert_eq!(
@@ -384,6 +390,14 @@ mod suite {
         assert_eq!((xy.queued, xy.finished, xy.processed), (1, 1, 1));
         assert_eq!(before.overall.processed, 4);
         assert!(before.overall.last_finished_at.is_some() && before.overall.last_activated_at.is_some());
+        // The last 5 minutes, by the minute: the one job that finished 98 s ago, 2 s after
+        // it was created (the old ones are outside the window).
+        let series = l.series(now, chrono::Duration::minutes(5), chrono::Duration::minutes(1)).await.unwrap();
+        assert_eq!(series.buckets.len(), 5);
+        let finished: Vec<u64> = series.buckets.iter().map(|b| b.finished).collect();
+        assert_eq!(finished, [0, 0, 0, 1, 0], "{series:?}");
+        assert_eq!(series.buckets[3].p95_ms, Some(2000.0));
+        assert_eq!(series.topics.keys().collect::<Vec<_>>(), ["a/b"]);
         let only_ab = l.stats(Some("a/*".parse().unwrap())).await.unwrap();
         assert_eq!(only_ab.topics.keys().collect::<Vec<_>>(), ["a/b"]);
         // Retention of one hour, in batches of two: three old final jobs go, nothing else.

@@ -173,6 +173,27 @@ async fn every_answer_matches_the_served_openapi_document() {
     let (status, _) =
         api.call(Method::POST, "/api/jobs/retry", http.post(c.url("/api/jobs/retry?state=SUCCEEDED"))).await;
     assert_eq!(status, 400);
+    // Counted and removed by filter: the given-up job's topic holds it; a bad filter is refused.
+    let (status, count) =
+        api.call(Method::GET, "/api/jobs/count", http.get(c.url("/api/jobs/count?topic=offloader/fail"))).await;
+    assert_eq!((status, count["count"].as_u64()), (200, Some(1)), "{count}");
+    let (status, _) = api.call(Method::GET, "/api/jobs/count", http.get(c.url("/api/jobs/count?state=NOPE"))).await;
+    assert_eq!(status, 400);
+    let (status, removed) =
+        api.call(Method::POST, "/api/jobs/remove", http.post(c.url("/api/jobs/remove?topic=offloader/fail"))).await;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["jobs"][0]["id"], failed_id.as_str(), "{removed}");
+    let (status, _) =
+        api.call(Method::POST, "/api/jobs/remove", http.post(c.url("/api/jobs/remove?where=n%3E%3E1"))).await;
+    assert_eq!(status, 400);
+    // The last minutes, bucketed: 5 minutes of 10 s; too many buckets are refused.
+    let (status, series) =
+        api.call(Method::GET, "/api/stats/series", http.get(c.url("/api/stats/series?minutes=5&step=10"))).await;
+    assert_eq!(status, 200, "{series}");
+    assert_eq!(series["buckets"].as_array().map(Vec::len), Some(30), "{series}");
+    let (status, _) =
+        api.call(Method::GET, "/api/stats/series", http.get(c.url("/api/stats/series?minutes=60&step=1"))).await;
+    assert_eq!(status, 400);
     let (status, _) = api.call(Method::DELETE, "/api/jobs/{id}", http.delete(c.url(&format!("/api/jobs/{id}")))).await;
     assert_eq!(status, 200);
     let (status, _) = api.call(Method::DELETE, "/api/jobs/{id}", http.delete(c.url(&format!("/api/jobs/{id}")))).await;
@@ -239,6 +260,9 @@ async fn every_answer_matches_the_served_openapi_document() {
         .call(Method::POST, "/api/dead-letters/{id}/replay", http.post(c.url("/api/dead-letters/0badc0de/replay")))
         .await;
     assert_eq!(status, 404);
+    let (status, all) =
+        api.call(Method::POST, "/api/dead-letters/replay", http.post(c.url("/api/dead-letters/replay"))).await;
+    assert_eq!((status, all["replayed"].as_array().map(Vec::len)), (200, Some(0)), "{all}");
 
     // Every operation the document lists was called at least once.
     let checked = api.checked.borrow().clone();

@@ -174,7 +174,7 @@ where
 }
 
 /// The `k`th of `total` jobs: created evenly over the last 30 days, oldest first.
-fn record(k: usize, total: usize, now: chrono::DateTime<Utc>) -> JobRecord {
+pub fn record(k: usize, total: usize, now: chrono::DateTime<Utc>) -> JobRecord {
     let span_ms = 30 * 24 * 3600 * 1000_i64;
     let created = now - Span::milliseconds(span_ms - span_ms * k as i64 / total.max(1) as i64);
     let ms = created.timestamp_millis() as u64;

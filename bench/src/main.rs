@@ -10,8 +10,11 @@
 //! - `offloader-bench takeover`: two leaders on one PostgreSQL ledger, the active one killed
 //!   under load, and how soon the survivor is elected and applies completions;
 //! - `offloader-bench find`: Sling's findJobs over a ledger of a million jobs, each search
-//!   against 100 ms.
+//!   against 100 ms;
+//! - `offloader-bench console`: the web console's Jobs list over a ledger of 100 000 jobs, the
+//!   server time of its requests and the time Chromium takes to show it, against 1 s.
 
+mod console;
 mod cpu;
 mod dam;
 mod engine_run;
@@ -53,6 +56,9 @@ enum What {
     /// Sling's findJobs over a ledger of a million jobs: each representative search timed
     /// against the 100 ms target.
     Find(find::Args),
+    /// The web console's Jobs list over a ledger of 100 000 jobs: the server time of its first
+    /// page and the time headless Chromium takes to show it, against 1 s.
+    Console(console::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
             What::Dam(args) => dam::run(&cli.settings, args).await,
             What::Takeover(args) => takeover::run(&cli.settings, args).await,
             What::Find(args) => find::run(args).await,
+            What::Console(args) => console::run(&cli.settings, args).await,
         }
     });
     match result {

@@ -130,6 +130,52 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Replays the first `max` dead letters, each to where it was going (else to
+    /// `fallback_exchange`), with a confirm, and acks each replayed one. One that cannot be
+    /// published stays unacked until the walk ends, so it is not met again, and then goes back
+    /// to the queue. Returns the replayed letters and the failed ones with why.
+    #[allow(clippy::type_complexity)]
+    pub async fn replay_all_dead_letters(
+        &self,
+        fallback_exchange: &str,
+        max: usize,
+    ) -> Result<(Vec<DeadLetter>, Vec<(DeadLetter, BrokerError)>), BrokerError> {
+        let ch = self.try_channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        let queue = self.names().dead_queue();
+        let (mut replayed, mut failed, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..max {
+            let Some(got) = ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await? else {
+                break;
+            };
+            let letter = DeadLetter::of(&got.delivery);
+            match replay(&ch, &letter, &got.delivery, fallback_exchange).await {
+                Ok(()) => {
+                    got.delivery.acker.ack(BasicAckOptions::default()).await?;
+                    replayed.push(letter);
+                }
+                Err(e @ (BrokerError::Unroutable { .. } | BrokerError::Nacked { .. })) => {
+                    failed.push((letter, e));
+                    kept.push(got.delivery);
+                }
+                Err(e) => {
+                    got.delivery.acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+                    for d in kept {
+                        d.acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for d in kept {
+            d.acker.nack(BasicNackOptions { multiple: false, requeue: true }).await?;
+        }
+        let _ = ch.close(200, "done".into()).await;
+        Ok((replayed, failed))
+    }
+}
+
 /// Publishes a dead letter again with its original properties and headers (ours and
 /// RabbitMQ's death records dropped), and waits for the confirm.
 async fn replay(

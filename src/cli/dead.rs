@@ -17,8 +17,15 @@ pub enum Command {
     },
     /// Print one dead letter as JSON: reason, origin, worker, time, a preview of its body.
     Show { id: String },
-    /// Publish a dead letter again where it was going, so it is processed again.
-    Replay { id: String },
+    /// Publish a dead letter again where it was going, so it is processed again; or, with
+    /// --all, every dead letter.
+    Replay {
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Replay every dead letter (those no queue takes stay dead and are listed).
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
     /// Drop a dead letter for good.
     Discard { id: String },
 }
@@ -36,7 +43,16 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Show { id } => client.dead_letter(&id).await?,
-        Command::Replay { id } => client.replay_dead_letter(&id).await?,
+        Command::Replay { id: Some(id), .. } => client.replay_dead_letter(&id).await?,
+        Command::Replay { id: None, .. } => {
+            let answer = client.replay_all_dead_letters().await?;
+            print_table(&answer.replayed);
+            for f in &answer.failed {
+                eprintln!("not replayed: {} ({}): {}", f.dead_letter.id, f.dead_letter.routing_key, f.error);
+            }
+            eprintln!("{} replayed, {} not", answer.replayed.len(), answer.failed.len());
+            return Ok(if answer.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
         Command::Discard { id } => client.discard_dead_letter(&id).await?,
     };
     println!("{}", serde_json::to_string_pretty(&one)?);

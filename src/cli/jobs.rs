@@ -65,8 +65,21 @@ pub enum Command {
         #[arg(long, default_value_t = 1000, conflicts_with = "id")]
         limit: usize,
     },
-    /// Remove a job from the ledger, stopping it first if it runs.
-    Remove { id: JobId },
+    /// Remove a job from the ledger, stopping it first if it runs; or, without an id, the jobs
+    /// the filters select (at least one filter).
+    Remove {
+        /// The job; omit it to remove by --state and --topic.
+        id: Option<JobId>,
+        /// Remove the jobs in this state.
+        #[arg(long, conflicts_with = "id")]
+        state: Option<String>,
+        /// Remove only jobs whose topic matches this pattern.
+        #[arg(long, conflicts_with = "id")]
+        topic: Option<String>,
+        /// At most this many jobs (newest first).
+        #[arg(long, default_value_t = 1000, conflicts_with = "id")]
+        limit: usize,
+    },
 }
 
 pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -94,11 +107,34 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             }
             let answer = client.retry_jobs(&query).await?;
             print_table(&answer.jobs);
-            eprintln!("{} jobs retried", answer.jobs.len());
+            eprintln!(
+                "{} jobs retried{}",
+                answer.jobs.len(),
+                if answer.next_cursor.is_some() { "; more may match (run it again)" } else { "" }
+            );
         }
-        Command::Remove { id } => {
+        Command::Remove { id: Some(id), .. } => {
             let job = client.remove_job(id).await?;
             println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        Command::Remove { id: None, state, topic, limit } => {
+            if state.is_none() && topic.is_none() {
+                anyhow::bail!("name a job, or select jobs with --state and/or --topic");
+            }
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(s) = state {
+                query.push(("state", s.to_uppercase()));
+            }
+            if let Some(t) = topic {
+                query.push(("topic", t));
+            }
+            let answer = client.remove_jobs(&query).await?;
+            print_table(&answer.jobs);
+            eprintln!(
+                "{} jobs removed{}",
+                answer.jobs.len(),
+                if answer.next_cursor.is_some() { "; more match (run it again)" } else { "" }
+            );
         }
         Command::List { kind, state, topic, created_after, created_before, templates, cursor, limit, json } => {
             let mut query = vec![("limit", limit.to_string())];

@@ -5,7 +5,7 @@
 //! refused runs again.
 
 use crate::broker::{Broker, BrokerError, DeadLetter, Settle};
-use crate::protocol::api::{DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
+use crate::protocol::api::{DeadLetterView, FailedReplay, ReplayedDeadLetters, DEAD_LETTER_PREVIEW_BYTES};
 use crate::protocol::Topic;
 
 /// The most dead letters looked through to find one by id.
@@ -37,6 +37,21 @@ pub async fn replay(broker: &Broker, id: &str) -> Result<DeadLetterView, DeadLet
     let letter = done.ok_or_else(|| DeadLetterError::NotFound(id.to_owned()))?;
     tracing::info!(id, routing_key = %letter.routing_key, "dead letter replayed");
     Ok(view(broker, &letter))
+}
+
+/// Publishes every dead letter (the first `SCAN`) again where it was going; those that cannot
+/// be (no queue takes their routing key) stay dead and are listed with why.
+pub async fn replay_all(broker: &Broker) -> Result<ReplayedDeadLetters, DeadLetterError> {
+    let fallback = broker.names().jobs_exchange();
+    let (replayed, failed) = broker.replay_all_dead_letters(&fallback, SCAN).await?;
+    tracing::info!(replayed = replayed.len(), failed = failed.len(), "dead letters replayed");
+    Ok(ReplayedDeadLetters {
+        replayed: replayed.iter().map(|d| view(broker, d)).collect(),
+        failed: failed
+            .iter()
+            .map(|(d, e)| FailedReplay { dead_letter: view(broker, d), error: e.to_string() })
+            .collect(),
+    })
 }
 
 /// Drops the dead letter for good.

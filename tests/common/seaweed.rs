@@ -29,9 +29,9 @@ fn weed() -> PathBuf {
     if let Some(p) = std::env::var_os("OFFLOADER_WEED") {
         return p.into();
     }
-    let home = std::env::var_os("OFFLOADER_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/offloader")
-    });
+    let home = std::env::var_os("OFFLOADER_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/share/offloader"));
     let weed = home.join("venv/bin/weed");
     assert!(
         weed.exists(),
@@ -121,7 +121,8 @@ impl DistributedSeaweed {
                 format!("-config={}", config.display()),
             ],
         );
-        let store = DistributedSeaweed { dir, master, volumes, filer, s3, endpoint: format!("http://127.0.0.1:{s3_port}") };
+        let store =
+            DistributedSeaweed { dir, master, volumes, filer, s3, endpoint: format!("http://127.0.0.1:{s3_port}") };
         store.create_bucket(bucket).await;
         store
     }

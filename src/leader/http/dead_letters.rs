@@ -1,9 +1,10 @@
-//! `/api/dead-letters`: what the dead-letter queue holds, and replaying or discarding one.
+//! `/api/dead-letters`: what the dead-letter queue holds, and replaying or discarding one, or
+//! replaying them all.
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::dead_letters;
-use crate::protocol::api::{DeadLetterList, DeadLetterView, ErrorBody};
+use crate::protocol::api::{DeadLetterList, DeadLetterView, ErrorBody, ReplayedDeadLetters};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/dead-letters", get(list_dead_letters))
+        .route("/api/dead-letters/replay", post(replay_all_dead_letters))
         .route("/api/dead-letters/{id}", get(get_dead_letter).delete(discard_dead_letter))
         .route("/api/dead-letters/{id}/replay", post(replay_dead_letter))
 }
@@ -58,6 +60,14 @@ pub async fn replay_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
     Ok(Json(dead_letters::replay(state.publisher.broker(), &id).await?))
+}
+
+/// Publishes every dead letter again (up to 10 000), each as the replay of one does; those no
+/// queue takes stay dead and are answered under `failed`.
+#[utoipa::path(post, path = "/api/dead-letters/replay", tag = "dead letters",
+    responses((status = 200, body = ReplayedDeadLetters), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn replay_all_dead_letters(State(state): State<ApiState>) -> Result<Json<ReplayedDeadLetters>, ApiError> {
+    Ok(Json(dead_letters::replay_all(state.publisher.broker()).await?))
 }
 
 /// Drops the dead letter for good; answers what it was.

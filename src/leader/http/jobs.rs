@@ -1,12 +1,13 @@
 //! `/api/jobs`: create, read, list, wait for, stop, retry and remove jobs (Sling's
 //! `JobManager`: `addJob`, `getJobById`, `findJobs`, `stopJobById`, `retryJobById`,
-//! `removeJobById`).
+//! `removeJobById`); and the same search's count, retry and removal of whole selections (the
+//! console's bulk actions), a page at a time along the cursor.
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::jobs::NewJob;
 use crate::leader::ledger::{JobQuery, MAX_LIMIT};
-use crate::protocol::api::{ErrorBody, JobList, JobRecord, RetriedJobs};
+use crate::protocol::api::{ErrorBody, JobCount, JobList, JobRecord, RemovedJobs, RetriedJobs};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
 use crate::protocol::{JobId, JobKind, JobState, PayloadEntry, Properties, PropertyTemplate, TopicPattern};
 use axum::extract::{Path, Query, State};
@@ -19,7 +20,9 @@ use std::time::Duration;
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/jobs", get(list_jobs).post(create_job))
+        .route("/api/jobs/count", get(count_jobs))
         .route("/api/jobs/retry", post(retry_jobs))
+        .route("/api/jobs/remove", post(remove_jobs))
         .route("/api/jobs/{id}", get(get_job).delete(remove_job))
         .route("/api/jobs/{id}/stop", post(stop_job))
         .route("/api/jobs/{id}/retry", post(retry_job))
@@ -134,8 +137,9 @@ pub async fn retry_job(State(state): State<ApiState>, Path(id): Path<String>) ->
     Ok(Json(state.jobs.retry(parse_id(&id)?).await?))
 }
 
-/// Retries every job the filters select: GIVEN_UP, ERROR and STOPPED jobs only (all three when
-/// no state is given).
+/// Retries the jobs the filters select: GIVEN_UP, ERROR and STOPPED jobs only (all three when
+/// no state is given), at most `limit` of them looked at (newest first, from `cursor`); when
+/// more may match, the answer's `next_cursor` goes on from there.
 #[utoipa::path(post, path = "/api/jobs/retry", tag = "jobs", params(ListQuery),
     responses((status = 200, body = RetriedJobs), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -143,8 +147,35 @@ pub async fn retry_jobs(
     State(state): State<ApiState>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<RetriedJobs>, ApiError> {
-    let jobs = state.jobs.retry_matching(parse_list_query(&pairs)?).await?;
-    Ok(Json(RetriedJobs { jobs }))
+    let (jobs, next) = state.jobs.retry_matching(parse_list_query(&pairs)?).await?;
+    Ok(Json(RetriedJobs { jobs, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+/// Removes the jobs the filters select, each as `DELETE /api/jobs/{id}` does (stopped first if
+/// it has not finished), at most `limit` of them (newest first, from `cursor`); when more may
+/// match, the answer's `next_cursor` goes on from there.
+#[utoipa::path(post, path = "/api/jobs/remove", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = RemovedJobs), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn remove_jobs(
+    State(state): State<ApiState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<RemovedJobs>, ApiError> {
+    let (jobs, next) = state.jobs.remove_matching(parse_list_query(&pairs)?).await?;
+    Ok(Json(RemovedJobs { jobs, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+/// How many jobs the filters select in all (`limit` aside): what a bulk retry or removal would
+/// look at. Unlike a page, property templates are evaluated on every job the other filters
+/// select, so ask it once before a bulk action, not per page.
+#[utoipa::path(get, path = "/api/jobs/count", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobCount), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn count_jobs(
+    State(state): State<ApiState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<JobCount>, ApiError> {
+    let query = parse_list_query(&pairs)?;
+    Ok(Json(JobCount { count: state.jobs.ledger().count(query).await? }))
 }
 
 /// Removes a job from the ledger, stopping it first if it has not finished; answers the record

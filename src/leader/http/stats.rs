@@ -1,9 +1,10 @@
 //! `/api/stats`: job statistics as Sling's, overall and per topic, from the ledger; and the
-//! same figures for Prometheus, with a `topic` label, on `/metrics`.
+//! same figures for Prometheus, with a `topic` label, on `/metrics`. `/api/stats/series`: the
+//! last minutes' throughput and latency, bucketed, for the console's charts and rates.
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::protocol::api::{ErrorBody, JobStatistics, StatsReport};
+use crate::protocol::api::{ErrorBody, JobStatistics, StatsReport, StatsSeries};
 use crate::protocol::TopicPattern;
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use std::fmt::Write as _;
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/api/stats", get(stats))
+    Router::new().route("/api/stats", get(stats)).route("/api/stats/series", get(series))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -31,6 +32,36 @@ pub async fn stats(State(state): State<ApiState>, Query(q): Query<StatsQuery>) -
         None => None,
     };
     Ok(Json(state.jobs.ledger().stats(pattern).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// How many minutes back from now (default 15, at most 1440).
+    minutes: Option<u32>,
+    /// Each bucket's length in seconds (default 60; at least 1, and at most 1000 buckets).
+    step: Option<u32>,
+}
+
+/// Jobs finished over the last minutes, bucketed: how many, how many failed, mean and 95th
+/// percentile latency (created to finished); and per topic, how many finished and per minute.
+#[utoipa::path(get, path = "/api/stats/series", tag = "jobs", params(SeriesQuery),
+    responses((status = 200, body = StatsSeries), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn series(
+    State(state): State<ApiState>,
+    Query(q): Query<SeriesQuery>,
+) -> Result<Json<StatsSeries>, ApiError> {
+    let minutes = q.minutes.unwrap_or(15);
+    let step = q.step.unwrap_or(60);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::bad_request(format!("minutes={minutes}: expected 1 to 1440")));
+    }
+    if step == 0 || u64::from(minutes) * 60 / u64::from(step) > 1000 {
+        return Err(ApiError::bad_request(format!("step={step}: expected at least 1 s and at most 1000 buckets")));
+    }
+    let window = chrono::Duration::minutes(i64::from(minutes));
+    let step = chrono::Duration::seconds(i64::from(step));
+    Ok(Json(state.jobs.ledger().series(chrono::Utc::now(), window, step).await?))
 }
 
 /// The statistics as Prometheus gauges, one series per topic (`offloader_jobs_queued{topic="a/b"}`...).

@@ -365,9 +365,11 @@ impl JobManager {
         }
     }
 
-    /// Retries every job `query` selects (GIVEN_UP, ERROR and STOPPED ones only; those when the
-    /// query names no state). Returns the jobs retried.
-    pub async fn retry_matching(&self, mut query: JobQuery) -> Result<Vec<JobRecord>, JobError> {
+    /// Retries the jobs `query` selects (GIVEN_UP, ERROR and STOPPED ones only; those when the
+    /// query names no state), one page of them: its `limit`, newest first, from its cursor.
+    /// Returns the jobs retried and the cursor of the rest, if any. A retried job keeps its id,
+    /// so walking on from the cursor never meets it again, even if it fails again meanwhile.
+    pub async fn retry_matching(&self, mut query: JobQuery) -> Result<(Vec<JobRecord>, Option<JobId>), JobError> {
         const RETRIABLE: [JobState; 3] = [JobState::GivenUp, JobState::Error, JobState::Stopped];
         if let Some(bad) = query.states.iter().find(|s| !RETRIABLE.contains(s)) {
             return Err(JobError::Invalid(format!("{bad} jobs cannot be retried; only GIVEN_UP, ERROR and STOPPED")));
@@ -375,8 +377,9 @@ impl JobManager {
         if query.states.is_empty() {
             query.states = RETRIABLE.to_vec();
         }
+        let page = self.ledger.find(query).await?;
         let mut retried = Vec::new();
-        for rec in self.ledger.list(query).await? {
+        for rec in page.jobs {
             match self.retry(rec.id).await {
                 Ok(r) => retried.push(r),
                 // Changed or removed meanwhile, or run by the leader itself: not ours to retry.
@@ -384,7 +387,24 @@ impl JobManager {
                 Err(e) => return Err(e),
             }
         }
-        Ok(retried)
+        Ok((retried, page.next))
+    }
+
+    /// Removes the jobs `query` selects, one page of them (its `limit`, newest first, from its
+    /// cursor), each as [`JobManager::remove`] does: stopped first if it has not finished.
+    /// Returns the records as they were and the cursor of the rest, if any.
+    pub async fn remove_matching(&self, query: JobQuery) -> Result<(Vec<JobRecord>, Option<JobId>), JobError> {
+        let page = self.ledger.find(query).await?;
+        let mut removed = Vec::new();
+        for rec in page.jobs {
+            match self.remove(rec.id).await {
+                Ok(r) => removed.push(r),
+                // Removed meanwhile (by another user, another leader, retention).
+                Err(JobError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((removed, page.next))
     }
 
     /// Removes a job from the ledger (Sling's `removeJobById`), stopping it first if it has not

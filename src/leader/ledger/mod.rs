@@ -27,7 +27,7 @@ mod tx;
 pub use query::{JobPage, JobQuery, MAX_LIMIT, TEMPLATE_WINDOW};
 pub use retention::Purged;
 pub use schedules::{Fired, MakeJob, NextDue, MAX_CATCH_UP};
-pub use tx::{Aggregate, Tx};
+pub use tx::{Aggregate, Finished, Tx};
 
 use super::jobs::lifecycle::Effect;
 use super::jobs::Queues;
@@ -374,6 +374,11 @@ impl Ledger {
     /// A page of the jobs `query` selects, newest first, and where the next page starts.
     pub async fn find(&self, query: JobQuery) -> Result<JobPage, LedgerError> {
         self.run(move |t| Box::pin(async move { t.find_jobs(&query).await })).await
+    }
+
+    /// How many jobs `query` selects in all, its limit aside (what a bulk action affects).
+    pub async fn count(&self, query: JobQuery) -> Result<u64, LedgerError> {
+        self.run(move |t| Box::pin(async move { t.count_jobs(&query).await })).await
     }
 
     /// How many jobs are in each state.

@@ -17,8 +17,8 @@
 //! Keys and job ids are compared byte by byte (`COLLATE "C"`), as SQLite does, so prefix walks
 //! and newest-first listings mean the same on both engines.
 
-use super::query::{job_sql, Dialect};
-use super::tx::{Aggregate, AGGREGATE_SQL, PURGED_SQL};
+use super::query::{count_sql, job_sql, Dialect};
+use super::tx::{Aggregate, Finished, AGGREGATE_SQL, PURGED_SQL};
 use super::{JobPage, LedgerError, Settle, Tx, Work};
 use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
@@ -551,6 +551,27 @@ impl Tx for PgTx<'_, '_> {
         Ok(rows
             .iter()
             .filter_map(|r| r.get::<_, &str>(0).parse().ok().map(|s| (s, r.get::<_, i64>(1).max(0) as u64)))
+            .collect())
+    }
+
+    async fn count_jobs(&mut self, query: &super::JobQuery) -> Result<u64, LedgerError> {
+        let (statement, args) = count_sql(query, Dialect::Postgres);
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let rows = self.t.query(&statement, &params).await.map_err(sql)?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
+    }
+
+    async fn finished_since(&mut self, since: DateTime<Utc>) -> Result<Vec<Finished>, LedgerError> {
+        let rows = self
+            .query(
+                "SELECT topic, state, created_at, finished_at FROM jobs WHERE finished_at >= $1 ORDER BY finished_at",
+                &[&millis(since)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Finished { topic: r.get(0), state: r.get(1), created_at: r.get(2), finished_at: r.get(3) })
             .collect())
     }
 

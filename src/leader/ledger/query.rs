@@ -158,17 +158,16 @@ fn id_floor(ms: i64) -> String {
     format!("{:08x}-{:04x}-0000-0000-000000000000", ms >> 16, ms & 0xffff)
 }
 
-/// The statements of `query`. With `topics` (the topics of the ledger its pattern matches, see
-/// [`topic_bounds`]; never empty), the candidates are a merge of one walk per topic instead of
-/// the pattern's conditions.
-pub(super) fn job_sql(query: &JobQuery, dialect: Dialect, topics: Option<&[String]>) -> JobSql {
-    let mut bound = Args { values: Vec::new(), dialect };
+/// The conditions of `query` the indexes serve (state, topic unless `walked`, cursor, time
+/// range), their arguments pushed onto `bound`.
+fn indexed_conditions(query: &JobQuery, bound: &mut Args, walked: bool) -> Vec<String> {
+    let dialect = bound.dialect;
     let mut conds: Vec<String> = Vec::new();
     if !query.states.is_empty() {
         let marks: Vec<String> = query.states.iter().map(|s| bound.push(s.as_str().to_owned())).collect();
         conds.push(format!("state IN ({})", marks.join(", ")));
     }
-    if let (Some(pattern), None) = (&query.topic, topics) {
+    if let (Some(pattern), false) = (&query.topic, walked) {
         let (exact, range, one_level) = topic_conditions(pattern);
         if let Some(topic) = exact {
             conds.push(format!("topic = {}", bound.push(topic)));
@@ -196,15 +195,51 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect, topics: Option<&[Strin
         conds.push(format!("created_at < {}", dialect.int(&m)));
         conds.push(format!("id < {}", bound.push(id_floor(ms + ID_TIME_SLACK_MS))));
     }
+    conds
+}
+
+/// Conditions as one SQL expression.
+fn all_of(conds: &[String]) -> String {
+    if conds.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+/// The property templates of `query` on a candidate's properties `p` (any of them holds), and
+/// the expression that reads `p` from a job row; `None` without templates.
+fn template_conditions(query: &JobQuery, bound: &mut Args) -> Option<(String, &'static str)> {
+    if query.templates.is_empty() {
+        return None;
+    }
+    let templates: Vec<String> = query
+        .templates
+        .iter()
+        .map(|t| {
+            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, bound)).collect();
+            format!("({})", all.join(" AND "))
+        })
+        .collect();
+    let props = match bound.dialect {
+        Dialect::Sqlite => "json_extract(doc, '$.properties')",
+        Dialect::Postgres => "(doc::jsonb -> 'properties')",
+    };
+    Some((templates.join(" OR "), props))
+}
+
+/// The statements of `query`. With `topics` (the topics of the ledger its pattern matches, see
+/// [`topic_bounds`]; never empty), the candidates are a merge of one walk per topic instead of
+/// the pattern's conditions.
+pub(super) fn job_sql(query: &JobQuery, dialect: Dialect, topics: Option<&[String]>) -> JobSql {
+    let mut bound = Args { values: Vec::new(), dialect };
+    let conds = indexed_conditions(query, &mut bound, topics.is_some());
     let walks: Option<Vec<String>> = topics.map(|ts| ts.iter().map(|t| bound.push(t.clone())).collect());
     // The candidates newest first, as `columns`, cut by `tail` (`LIMIT …`): one walk, or a
     // merge of one walk per topic (the arms of a compound statement share the marks of the
     // other conditions).
     let candidates = |columns: &str, tail: &str| match &walks {
-        None => {
-            let indexed = if conds.is_empty() { "1 = 1".to_owned() } else { conds.join(" AND ") };
-            format!("SELECT {columns} FROM jobs WHERE {indexed} ORDER BY id DESC {tail}")
-        }
+        None => format!("SELECT {columns} FROM jobs WHERE {} ORDER BY id DESC {tail}", all_of(&conds)),
         Some(marks) => {
             let arms: Vec<String> = marks
                 .iter()
@@ -219,28 +254,31 @@ pub(super) fn job_sql(query: &JobQuery, dialect: Dialect, topics: Option<&[Strin
     };
     let limit = query.limit();
     let probe_args = bound.values.len();
-    if query.templates.is_empty() {
+    let Some((matches, props)) = template_conditions(query, &mut bound) else {
         let select = candidates("doc, id", &format!("LIMIT {limit}"));
         return JobSql { select, probe: None, window: None, args: bound.values, probe_args, limit };
-    }
-    let templates: Vec<String> = query
-        .templates
-        .iter()
-        .map(|t| {
-            let all: Vec<String> = t.conditions.iter().map(|c| condition_sql(c, &mut bound)).collect();
-            format!("({})", all.join(" AND "))
-        })
-        .collect();
-    let matches = templates.join(" OR ");
-    let props = match dialect {
-        Dialect::Sqlite => "json_extract(doc, '$.properties')",
-        Dialect::Postgres => "(doc::jsonb -> 'properties')",
     };
     let window_rows = candidates(&format!("id, doc, {props} AS p"), &format!("LIMIT {TEMPLATE_WINDOW}"));
     let select = format!("SELECT doc, id FROM ({window_rows}) AS c WHERE {matches} ORDER BY id DESC LIMIT {limit}");
     let window = format!("SELECT CASE WHEN {matches} THEN doc END, id FROM ({window_rows}) AS c ORDER BY id DESC");
     let probe = candidates("id", &format!("LIMIT 1 OFFSET {}", TEMPLATE_WINDOW - 1));
     JobSql { select, probe: Some(probe), window: Some(window), args: bound.values, probe_args, limit }
+}
+
+/// How many jobs `query` selects in all (its limit aside), and the statement's arguments. Not
+/// windowed like a page: property templates are evaluated on every job the indexed conditions
+/// select, so this costs what the whole selection costs. It answers a bulk action's "this
+/// affects N jobs", asked once before the action, never per page.
+pub(super) fn count_sql(query: &JobQuery, dialect: Dialect) -> (String, Vec<String>) {
+    let mut bound = Args { values: Vec::new(), dialect };
+    let indexed = all_of(&indexed_conditions(query, &mut bound, false));
+    let sql = match template_conditions(query, &mut bound) {
+        None => format!("SELECT COUNT(*) FROM jobs WHERE {indexed}"),
+        Some((templates, props)) => {
+            format!("SELECT COUNT(*) FROM (SELECT {props} AS p FROM jobs WHERE {indexed}) AS c WHERE {templates}")
+        }
+    };
+    (sql, bound.values)
 }
 
 /// One condition of a template on the candidate's properties `p`, with the semantics of

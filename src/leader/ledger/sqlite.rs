@@ -8,8 +8,8 @@
 //! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
 //! crashing; only a power loss can take the last few commits.
 
-use super::query::{job_sql, topic_bounds, Dialect, MAX_TOPIC_WALKS, TEMPLATE_WINDOW, TOPICS_IN_RANGE_SQL};
-use super::tx::{Aggregate, PURGED_SQL};
+use super::query::{count_sql, job_sql, topic_bounds, Dialect, MAX_TOPIC_WALKS, TEMPLATE_WINDOW, TOPICS_IN_RANGE_SQL};
+use super::tx::{Aggregate, Finished, PURGED_SQL};
 use super::{JobPage, JobQuery, LedgerError, Settle, Tx, Work};
 use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
@@ -563,6 +563,23 @@ impl Tx for SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
         let rows: Vec<(String, u64)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
         Ok(rows.into_iter().filter_map(|(s, n)| s.parse().ok().map(|s| (s, n))).collect())
+    }
+
+    async fn count_jobs(&mut self, query: &JobQuery) -> Result<u64, LedgerError> {
+        let (sql, args) = count_sql(query, Dialect::Sqlite);
+        let n: i64 =
+            self.conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn finished_since(&mut self, since: DateTime<Utc>) -> Result<Vec<Finished>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT topic, state, created_at, finished_at FROM jobs WHERE finished_at >= ?1 ORDER BY finished_at",
+        )?;
+        let rows = stmt.query_map(params![millis(since)], |r| {
+            Ok(Finished { topic: r.get(0)?, state: r.get(1)?, created_at: r.get(2)?, finished_at: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     async fn due_jobs(

@@ -37,6 +37,11 @@ pub trait Tx {
     async fn find_jobs(&mut self, query: &JobQuery) -> Result<JobPage, LedgerError>;
     /// How many jobs are in each state.
     async fn count_states(&mut self) -> Result<Vec<(JobState, u64)>, LedgerError>;
+    /// How many jobs `query` selects in all, its limit aside.
+    async fn count_jobs(&mut self, query: &JobQuery) -> Result<u64, LedgerError>;
+    /// The jobs that finished at or after `since`, as `(topic, state, created_at,
+    /// finished_at)` in milliseconds: a range of the `finished_at` index (time series).
+    async fn finished_since(&mut self, since: DateTime<Utc>) -> Result<Vec<Finished>, LedgerError>;
     /// Jobs to publish (again): FAILED or declined ones whose next attempt is due, and NEW ones
     /// created before `unconfirmed_before` (never confirmed by the broker), oldest first.
     async fn due_jobs(
@@ -75,6 +80,16 @@ pub trait Tx {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Value)>, LedgerError>;
+}
+
+/// A job that finished, as the time series read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub topic: String,
+    pub state: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    pub finished_at: i64,
 }
 
 /// Sums over the jobs of one topic in one state: what statistics are made of. Times are

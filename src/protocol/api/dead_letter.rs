@@ -47,3 +47,19 @@ pub struct DeadLetterView {
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetterView>,
 }
+
+/// `POST /api/dead-letters/replay`: every dead letter replayed, and those that could not be
+/// (they stay in the dead queue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReplayedDeadLetters {
+    pub replayed: Vec<DeadLetterView>,
+    pub failed: Vec<FailedReplay>,
+}
+
+/// A dead letter a replay could not publish (no queue takes its routing key, or RabbitMQ
+/// refused it); it stays dead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedReplay {
+    pub dead_letter: DeadLetterView,
+    pub error: String,
+}

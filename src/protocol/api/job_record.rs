@@ -155,6 +155,26 @@ pub struct JobList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetriedJobs {
     pub jobs: Vec<JobRecord>,
+    /// More jobs may match past the `limit` looked at: pass this back as `cursor` to go on.
+    /// Absent once the filters' whole selection was walked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/jobs/remove`: the jobs removed, each as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RemovedJobs {
+    pub jobs: Vec<JobRecord>,
+    /// More jobs may match past the `limit` looked at: pass this back as `cursor` to go on.
+    /// Absent once the filters' whole selection was walked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/jobs/count`: how many jobs the filters select (what a bulk action would affect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobCount {
+    pub count: u64,
 }
 
 /// One event of `GET /api/events` (`event: job`): a job that is new or whose state or attempt

@@ -17,10 +17,10 @@ mod topology;
 pub use asset::{
     Asset, AssetChange, AssetEntry, AssetFolder, AssetJob, FolderEntry, IngestOutcome, RenditionRecord, StartedJob,
 };
-pub use dead_letter::{DeadLetterList, DeadLetterView, DEAD_LETTER_PREVIEW_BYTES};
-pub use job_record::{JobEvent, JobList, JobRecord, RetriedJobs, WorkerRef};
+pub use dead_letter::{DeadLetterList, DeadLetterView, FailedReplay, ReplayedDeadLetters, DEAD_LETTER_PREVIEW_BYTES};
+pub use job_record::{JobCount, JobEvent, JobList, JobRecord, RemovedJobs, RetriedJobs, WorkerRef};
 pub use schedule::{NewSchedule, Schedule, ScheduleList};
-pub use stats::{JobStatistics, StatsReport};
+pub use stats::{JobStatistics, SeriesBucket, StatsReport, StatsSeries, TopicRate};
 pub use topics::{QueueView, TopicsReport};
 pub use topology::{
     ClusterView, ConsumerView, EventKind, InstanceView, RefusedInstance, TopologyEvent, TopologyReport, TopologyState,

@@ -41,3 +41,42 @@ pub struct StatsReport {
     pub overall: JobStatistics,
     pub topics: BTreeMap<String, JobStatistics>,
 }
+
+/// `GET /api/stats/series`: jobs that finished over the last minutes, in buckets of equal
+/// length, oldest first, and per topic; read from the ledger's `finished_at` (so jobs purged
+/// by retention are not in it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatsSeries {
+    /// The start of the first bucket.
+    pub from: DateTime<Utc>,
+    /// The end of the last bucket (now).
+    pub to: DateTime<Utc>,
+    /// Each bucket's length.
+    pub step_seconds: u64,
+    pub buckets: Vec<SeriesBucket>,
+    /// Per topic over the whole window: jobs finished and their rate.
+    pub topics: BTreeMap<String, TopicRate>,
+}
+
+/// The jobs that reached a final state within one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SeriesBucket {
+    pub start: DateTime<Utc>,
+    /// Jobs that reached a final state (any of them).
+    pub finished: u64,
+    /// Of those, GIVEN_UP or ERROR.
+    pub failed: u64,
+    /// Mean end-to-end latency (created to finished) of those jobs, in milliseconds.
+    #[serde(default)]
+    pub mean_ms: Option<f64>,
+    /// The 95th percentile of that latency.
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+}
+
+/// One topic's finished jobs over a series' window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TopicRate {
+    pub finished: u64,
+    pub per_minute: f64,
+}

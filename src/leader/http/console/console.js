@@ -207,14 +207,22 @@ function askToken() {
 
 // Runs a change the user asked for, after confirming; says what happened. True when it was
 // done.
+// While it runs, the page does not refresh: a read of the dead-letter queue holds its
+// messages for a moment (AMQP reads by taking), and would hide them from the action.
+let acting = 0;
+
 async function act(question, fn, done) {
   if (question && !(await confirmAction(question))) return false;
+  acting++;
   try {
+    if (refreshing) await refreshing.catch(() => {});
     const result = await fn();
     if (done) flash(typeof done === "function" ? done(result) : done, "ok");
   } catch (e) {
     flash(e.message, "error");
     return false;
+  } finally {
+    acting--;
   }
   await refreshNow();
   return true;
@@ -248,13 +256,16 @@ pages.overview = {
   nav: "overview",
   mount() {
     return `<h1>Overview</h1><div id="ov-cards" class="cards"></div>
+      <section><h2>Last 15 minutes</h2><div id="ov-chart" class="charts"></div></section>
       <section><h2>Jobs per state</h2><div id="ov-states"></div></section>
       <section><h2>Queues</h2><div id="ov-queues"></div></section>`;
   },
   async refresh() {
-    const [topology, jobs, topics, dead] = await Promise.all([
+    const [topology, jobs, topics, dead, series] = await Promise.all([
       get("/api/topology"), get("/api/jobs?limit=1"), get("/api/topics"), get("/api/dead-letters?limit=10000"),
+      seriesEvery("/api/stats/series?minutes=15&step=30"),
     ]);
+    draw($("#ov-chart"), seriesCharts(series));
     const instances = topology.clusters.flatMap((c) => c.instances);
     const workers = instances.filter((i) => i.role === "worker").length;
     const total = Object.values(jobs.counts).reduce((a, b) => a + b, 0);
@@ -274,6 +285,66 @@ pages.overview = {
     draw($("#ov-queues"), queueTable(topics.topics));
   },
 };
+
+// A time series, read again at most every 10 s: it reads every job finished in its window, a
+// cost the 2 s polling need not pay each time for a chart of 30 s buckets.
+const seriesCache = new Map();
+
+async function seriesEvery(path) {
+  const hit = seriesCache.get(path);
+  if (hit && Date.now() - hit.at < 10000) return hit.doc;
+  const doc = await get(path);
+  seriesCache.set(path, { at: Date.now(), doc });
+  return doc;
+}
+
+// Throughput and latency of GET /api/stats/series as two small inline SVG charts (drawn here:
+// nothing is fetched but the figures). Bars: jobs finished per bucket, the failed part red;
+// lines: mean and p95 latency, created to finished.
+function seriesCharts(s) {
+  const W = 320, H = 130, L = 40, B = 18, T = 8, R = 6;
+  const n = s.buckets.length || 1;
+  const x = (i) => L + ((W - L - R) * i) / n;
+  const bw = Math.max(1, (W - L - R) / n - 1);
+  const nice = (v) => {
+    if (v <= 0) return 1;
+    const e = Math.pow(10, Math.floor(Math.log10(v)));
+    return [1, 2, 5, 10].map((m) => m * e).find((m) => m >= v);
+  };
+  const axis = (max, fmt, title) => `<text x="${L - 4}" y="${T + 4}" class="tick" text-anchor="end">${esc(fmt(max))}</text>
+    <text x="${L - 4}" y="${H - B}" class="tick" text-anchor="end">0</text>
+    <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" class="axis"/>
+    <text x="${L}" y="${H - 4}" class="tick">−${esc(Math.round((n * s.step_seconds) / 60))} min</text>
+    <text x="${W - R}" y="${H - 4}" class="tick" text-anchor="end">now</text><title>${esc(title)}</title>`;
+  const y = (v, max) => H - B - ((H - B - T) * v) / max;
+  const maxN = nice(Math.max(0, ...s.buckets.map((b) => b.finished)));
+  const total = s.buckets.reduce((a, b) => a + b.finished, 0);
+  const failed = s.buckets.reduce((a, b) => a + b.failed, 0);
+  const bars = s.buckets.map((b, i) => b.finished ? `<rect class="ok" x="${x(i).toFixed(1)}" y="${y(b.finished, maxN).toFixed(1)}"
+      width="${bw.toFixed(1)}" height="${(H - B - y(b.finished, maxN)).toFixed(1)}"><title>${esc(b.finished)} finished${b.failed ? `, ${esc(b.failed)} failed` : ""} from ${esc(new Date(b.start).toLocaleTimeString())}</title></rect>
+    ${b.failed ? `<rect class="bad" x="${x(i).toFixed(1)}" y="${y(b.failed, maxN).toFixed(1)}" width="${bw.toFixed(1)}"
+      height="${(H - B - y(b.failed, maxN)).toFixed(1)}"/>` : ""}` : "").join("");
+  const maxL = nice(Math.max(0, ...s.buckets.map((b) => b.p95_ms || 0)));
+  const ms = (v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10000 ? 0 : 1)} s` : `${Math.round(v)} ms`);
+  const line = (key, cls) => {
+    const pts = s.buckets.map((b, i) => (b[key] === null || b[key] === undefined ? null
+      : `${(x(i) + bw / 2).toFixed(1)},${y(b[key], maxL).toFixed(1)}`)).filter(Boolean);
+    return pts.length ? `<polyline class="${cls}" points="${pts.join(" ")}"/>${pts.length === 1
+      ? `<circle class="${cls}" cx="${pts[0].split(",")[0]}" cy="${pts[0].split(",")[1]}" r="2.5"/>` : ""}` : "";
+  };
+  const withLatency = s.buckets.filter((b) => b.mean_ms !== null && b.mean_ms !== undefined);
+  const meanAll = withLatency.length
+    ? withLatency.reduce((a, b) => a + b.mean_ms * b.finished, 0) / withLatency.reduce((a, b) => a + b.finished, 0) : null;
+  const rate = total / Math.max(1, (n * s.step_seconds) / 60);
+  return `<figure class="chart" id="chart-throughput"><figcaption>Throughput <b>${esc(rate.toFixed(rate < 10 ? 1 : 0))}</b>/min
+      <span class="muted">· ${esc(total)} finished${failed ? `, ${esc(failed)} failed` : ""}</span></figcaption>
+    <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Jobs finished per ${esc(s.step_seconds)} s over the last ${esc(Math.round((n * s.step_seconds) / 60))} minutes: ${esc(total)} in all">
+      ${axis(maxN, String, "jobs finished per bucket")}${bars}</svg></figure>
+    <figure class="chart" id="chart-latency"><figcaption>Latency <span class="legend mean">mean</span> <span class="legend p95">p95</span>
+      <span class="muted">· ${meanAll === null ? "no job finished" : `mean ${esc(ms(meanAll))}`}</span></figcaption>
+    <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Mean and 95th percentile latency, created to finished">
+      ${axis(maxL, ms, "latency, created to finished")}${line("p95_ms", "p95")}${line("mean_ms", "mean")}</svg></figure>`;
+}
 
 function queueTable(queues) {
   if (!queues.length) return `<p class="muted">No topic queue yet.</p>`;
@@ -348,7 +419,7 @@ pages.offloading = {
       <div id="off-matrix"></div><section><h2>Topic queues</h2><div id="off-queues"></div></section>`;
   },
   async refresh() {
-    const report = await get("/api/topics");
+    const [report, series] = await Promise.all([get("/api/topics"), seriesEvery("/api/stats/series?minutes=5&step=60")]);
     this.report = report;
     const instances = report.instances.filter((i) => i.consumers.length > 0);
     const patterns = [...new Set(instances.flatMap((i) => i.consumers.map((c) => c.topic)))].sort();
@@ -377,10 +448,17 @@ pages.offloading = {
         const consumers = qs.reduce((a, q) => a + (q.consumers || 0), 0);
         return `${depth} waiting · ${consumers} consumer(s)`;
       };
+      // Jobs of the topics a pattern covers finished per minute over the last 5 minutes.
+      const rateOf = (pattern) => {
+        const per = Object.entries(series.topics).filter(([t]) => topicMatches(pattern, t))
+          .reduce((a, [, r]) => a + r.per_minute, 0);
+        return `<span class="rate" data-rate="${per}">${esc(per.toFixed(per && per < 10 ? 1 : 0))}/min</span>`;
+      };
       draw($("#off-matrix"), `<div class="scroll"><table class="matrix"><thead><tr><th>Topic</th><th>Queue</th>
+        <th class="num" title="Jobs finished per minute over the last 5 minutes">Rate</th>
         ${instances.map((i) => `<th>${esc(i.name)}<br><small>${esc(i.role)}${i.draining ? ", draining" : ""}</small></th>`).join("")}
         </tr></thead><tbody>${patterns.map((p) => `<tr data-topic="${esc(p)}"><th scope="row" class="mono">${esc(p)}</th>
-        <td class="queue">${queueOf(p)}</td>${instances.map((i) => cell(p, i)).join("")}</tr>`).join("")}
+        <td class="queue">${queueOf(p)}</td><td class="num">${rateOf(p)}</td>${instances.map((i) => cell(p, i)).join("")}</tr>`).join("")}
         </tbody></table></div>`);
     }
     draw($("#off-queues"), queueTable(report.topics));
@@ -405,40 +483,100 @@ async function changeTopic(topic, instance, state) {
   }
 }
 
+// The Jobs list pages along the API's cursor (newest first; ids are creation-ordered), never
+// an offset, so page 400 of 100 000 jobs costs what page 1 costs. The cursors of the pages
+// seen are kept per filter, so "Newer" goes back without the API needing a reverse walk.
+const FILTER_KEYS = ["state", "topic", "after", "before", "where"];
+const cursorTrail = { key: null, cursors: [""] };
+
+// A datetime-local value (the user's local time) as RFC 3339, or null.
+function isoTime(v) {
+  const d = v ? new Date(v) : null;
+  return d && !isNaN(d) ? d.toISOString() : null;
+}
+
 pages.jobs = {
   nav: "jobs",
   mount(q) {
     this.q = q;
-    const page = Math.max(1, parseInt(q.get("page") || "1", 10) || 1);
-    this.page = page;
+    this.cursor = q.get("cursor") || "";
+    const key = this.filters().toString();
+    if (cursorTrail.key !== key || !this.cursor) {
+      cursorTrail.key = key;
+      cursorTrail.cursors = [""];
+    }
+    let at = cursorTrail.cursors.indexOf(this.cursor);
+    if (at < 0) {
+      cursorTrail.cursors.push(this.cursor);
+      at = cursorTrail.cursors.length - 1;
+    } else {
+      cursorTrail.cursors = cursorTrail.cursors.slice(0, at + 1);
+    }
+    this.pageNo = at + 1;
+    this.newer = at > 0 ? cursorTrail.cursors[at - 1] : null;
+    const v = (k) => esc(q.get(k) || "");
     return `<h1>Jobs</h1>
-      <form id="job-filter" class="filters" role="search">
+      <form id="job-filter" class="filters" role="search" aria-label="Filter jobs">
         <label>State <select name="state" id="filter-state"><option value="">any</option>
           ${STATES.map((s) => `<option ${q.get("state") === s ? "selected" : ""}>${s}</option>`).join("")}</select></label>
-        <label>Topic <input name="topic" id="filter-topic" placeholder="a/b/*, a/**" value="${esc(q.get("topic") || "")}"></label>
-        <button type="submit">Filter</button>
-        <button type="button" data-action="retry-matching" id="retry-matching"
-          title="Retry every GIVEN_UP, ERROR or STOPPED job these filters select">Retry failed…</button>
+        <label>Topic <input name="topic" id="filter-topic" placeholder="a/b/*, a/**" value="${v("topic")}"></label>
+        <label>Created after <input type="datetime-local" step="1" name="after" id="filter-after" value="${v("after")}"></label>
+        <label>Created before <input type="datetime-local" step="1" name="before" id="filter-before" value="${v("before")}"></label>
+        <label class="grow">Properties <input name="where" id="filter-where" value="${v("where")}"
+          placeholder="size>=100,color=red | priority=1" title="Conditions joined by commas all hold; | separates alternatives"></label>
+        <div class="filter-buttons"><button type="submit" class="primary">Filter</button>
+          <button type="button" data-action="filter-clear" id="filter-clear">Clear</button></div>
       </form>
-      <div id="job-counts"></div><div id="job-list"></div><div id="job-pager" class="pager"></div>`;
+      <div class="actions bulk">
+        <button type="button" data-action="retry-matching" id="retry-matching"
+          title="Retry every GIVEN_UP, ERROR or STOPPED job these filters select">Retry all matching…</button>
+        <button type="button" data-action="remove-matching" id="remove-matching" class="danger"
+          title="Remove every job these filters select from the ledger">Remove all matching…</button>
+      </div>
+      <div id="job-counts"></div><div id="job-list"></div><nav id="job-pager" class="pager" aria-label="Pages"></nav>`;
   },
-  query(extra) {
+  // The filters as they stand in the route (#/jobs?state=...).
+  filters() {
     const p = new URLSearchParams();
-    if (this.q.get("state")) p.set("state", this.q.get("state"));
-    if (this.q.get("topic")) p.set("topic", this.q.get("topic"));
+    FILTER_KEYS.forEach((k) => { if (this.q.get(k)) p.set(k, this.q.get(k)); });
+    return p;
+  },
+  // The filters as the API reads them (GET /api/jobs, /count, POST /retry, /remove).
+  query(extra) {
+    const q = this.q, p = new URLSearchParams();
+    if (q.get("state")) p.set("state", q.get("state"));
+    if (q.get("topic")) p.set("topic", q.get("topic"));
+    if (isoTime(q.get("after"))) p.set("created_after", isoTime(q.get("after")));
+    if (isoTime(q.get("before"))) p.set("created_before", isoTime(q.get("before")));
+    (q.get("where") || "").split("|").map((t) => t.trim()).filter(Boolean).forEach((t) => p.append("where", t));
     Object.entries(extra || {}).forEach(([k, v]) => p.set(k, v));
     return p;
   },
+  link(cursor) {
+    const p = this.filters();
+    if (cursor) p.set("cursor", cursor);
+    return `#/jobs${p.toString() ? "?" + p : ""}`;
+  },
   async refresh() {
-    // The API pages by `limit` only (newest first): page n reads n pages and shows the last.
-    const limit = this.page * PAGE_SIZE;
-    const list = await get(`/api/jobs?${this.query({ limit })}`);
-    const shown = list.jobs.slice((this.page - 1) * PAGE_SIZE);
+    const extra = { limit: PAGE_SIZE };
+    if (this.cursor) extra.cursor = this.cursor;
+    let list;
+    try {
+      list = await get(`/api/jobs?${this.query(extra)}`);
+    } catch (e) {
+      if (e.status !== 400) throw e;
+      // A filter the API refuses (a malformed property search, a bad topic): said where it was typed.
+      draw($("#job-list"), `<p class="error" id="filter-error">${esc(e.message)}</p>`);
+      draw($("#job-pager"), "");
+      return;
+    }
+    this.list = list;
     draw($("#job-counts"), `<div class="chips">${STATES.map((s) => {
-      const p = this.query({ state: s });
-      p.delete("page");
-      return `<a class="chip" href="#/jobs?${p}" data-state="${s}">${badge(s)} <b>${list.counts[s] || 0}</b></a>`;
+      const p = this.filters();
+      p.set("state", s);
+      return `<a class="chip" href="#/jobs?${p}" data-state="${s}" title="All ${s} jobs (in the whole ledger: ${list.counts[s] || 0})">${badge(s)} <b>${list.counts[s] || 0}</b></a>`;
     }).join("")}</div>`);
+    const shown = list.jobs;
     draw($("#job-list"), shown.length ? `<div class="scroll"><table class="jobs"><thead><tr><th>Job</th><th>Topic</th>
       <th>State</th><th class="num">Attempt</th><th>Worker</th><th>Created</th><th>Took</th><th>Progress</th></tr></thead>
       <tbody>${shown.map((j) => `<tr data-job="${esc(j.id)}" data-state="${esc(j.state)}">
@@ -446,16 +584,70 @@ pages.jobs = {
         <td class="mono">${esc(j.topic)}</td><td>${badge(j.state)}</td><td class="num">${esc(j.attempt)}/${esc(j.max_attempts)}</td>
         <td>${esc(j.worker ? j.worker.name : "—")}</td><td>${time(j.created_at)}</td>
         <td>${duration(j.started_at || j.queued_at, j.finished_at)}</td><td>${progressBar(j.progress, j.state)}</td></tr>`).join("")}
-      </tbody></table></div>` : `<p class="muted">No job matches.</p>`);
-    const more = list.jobs.length >= limit;
-    const link = (n, label, enabled) => {
-      const p = this.query({ page: n });
-      return enabled ? `<a href="#/jobs?${p}" data-key="page ${label}">${label}</a>` : `<span class="muted">${label}</span>`;
-    };
-    draw($("#job-pager"), `${link(this.page - 1, "← Newer", this.page > 1)} <span>Page ${this.page}</span>
-      ${link(this.page + 1, "Older →", more)}`);
+      </tbody></table></div>` : `<p class="muted" id="no-jobs">${list.next_cursor
+        ? "No job matches in this window of jobs; older ones may: see the next page." : "No job matches."}</p>`);
+    // When the first page's rows are in the document (the benchmark reads it).
+    if (window.__jobListDrawnAt === undefined) window.__jobListDrawnAt = performance.now();
+    const link = (cursor, label, id, enabled) => enabled
+      ? `<a href="${this.link(cursor)}" id="${id}" data-key="${id}">${label}</a>` : `<span class="muted" id="${id}">${label}</span>`;
+    draw($("#job-pager"), `${link("", "⇤ Newest", "page-newest", this.pageNo > 1)}
+      ${link(this.newer, "← Newer", "page-newer", this.newer !== null)}
+      <span id="page-number">Page ${this.pageNo}</span>
+      ${link(list.next_cursor, "Older →", "page-older", !!list.next_cursor)}`);
   },
 };
+
+// "Retry all matching" and "Remove all matching": the count first (GET /api/jobs/count), in
+// the confirmation; then the action along the cursor, a page of 500 at a time, until the
+// filters' whole selection was walked.
+async function bulk(page, verb) {
+  const retry = verb === "retry";
+  const base = page.query();
+  if (retry && !base.get("state")) base.set("kind", "CANCELLED"); // GIVEN_UP, ERROR and STOPPED
+  if (retry && base.get("state") && !RETRYABLE.includes(base.get("state"))) {
+    flash(`${base.get("state")} jobs cannot be retried; only GIVEN_UP, ERROR and STOPPED.`, "error");
+    return;
+  }
+  let count;
+  try {
+    count = (await get(`/api/jobs/count?${base}`)).count;
+  } catch (e) {
+    flash(e.message, "error");
+    return;
+  }
+  if (!count) {
+    flash(`No job matches: nothing to ${verb}.`, "info");
+    return;
+  }
+  const described = describeFilters(page.q);
+  const question = retry
+    ? `Retry ${count} job(s)${described}? Each runs again under its own id.`
+    : `Remove ${count} job(s)${described} from the ledger? Running ones are stopped first. This cannot be undone.`;
+  await act(question, async () => {
+    const p = new URLSearchParams(base);
+    p.delete("kind");
+    let done = 0;
+    for (;;) {
+      p.set("limit", "500");
+      const r = await api("POST", `/api/jobs/${verb}?${p}`);
+      done += r.jobs.length;
+      if (!r.next_cursor) break;
+      p.set("cursor", r.next_cursor);
+      flash(`${done} of ${count} job(s) ${retry ? "retried" : "removed"}…`, "info");
+    }
+    return done;
+  }, (n) => (retry ? `${n} job(s) queued again.` : `${n} job(s) removed.`));
+}
+
+function describeFilters(q) {
+  const parts = [];
+  if (q.get("state")) parts.push(q.get("state"));
+  if (q.get("topic")) parts.push(`on ${q.get("topic")}`);
+  if (q.get("after")) parts.push(`created after ${q.get("after").replace("T", " ")}`);
+  if (q.get("before")) parts.push(`created before ${q.get("before").replace("T", " ")}`);
+  if (q.get("where")) parts.push(`where ${q.get("where")}`);
+  return parts.length ? ` (${parts.join(", ")})` : " (every job in the ledger)";
+}
 
 function progressBar(p, state) {
   if (!p) return FINAL.includes(state) ? "" : `<span class="muted">—</span>`;
@@ -521,7 +713,9 @@ pages.failures = {
   nav: "failures",
   mount() {
     return `<h1>Failures</h1><p class="muted">Dead letters: messages a worker or RabbitMQ could not act on. Replay sends one
-      again where it was going; discard drops it.</p><div id="dead-list"></div>
+      again where it was going; discard drops it.</p>
+      <div class="actions"><button type="button" data-action="dead-replay-all" id="dead-replay-all" disabled>Replay all…</button></div>
+      <div id="dead-list"></div>
       <section><h2>Jobs that ended badly</h2><div id="dead-jobs"></div></section>`;
   },
   async refresh() {
@@ -529,6 +723,9 @@ pages.failures = {
       get("/api/dead-letters?limit=1000"), get("/api/jobs?state=GIVEN_UP&limit=10"), get("/api/jobs?state=ERROR&limit=10"),
     ]);
     const list = dead.dead_letters;
+    this.dead = list;
+    this.deadMore = list.length >= 1000;
+    $("#dead-replay-all").disabled = !list.length;
     draw($("#dead-list"), list.length ? `<div class="scroll"><table class="dead"><thead><tr><th>Dead since</th><th>Reason</th>
       <th>Origin</th><th>Worker</th><th class="num">Size</th><th>Preview</th><th></th></tr></thead><tbody>${list.map((d) =>
       `<tr data-dead="${esc(d.id)}" data-message="${esc(d.message_id || "")}"><td>${time(d.dead_at)}</td><td>${esc(d.reason)}</td>
@@ -693,6 +890,7 @@ async function route() {
   }
   current = Object.create(pages[r.page]);
   current.name = r.page;
+  current.hash = location.hash;
   v.dataset.page = r.page;
   delete v.dataset.loaded;
   v.innerHTML = current.mount(r.q, r.arg) + `<p class="updated muted" id="updated"></p>`;
@@ -712,6 +910,8 @@ async function refreshNow() {
       await page.refresh();
       if (page !== current) return;
       view().dataset.loaded = String(mine);
+      // Which route the drawn page is of (a new route of the same page keeps `loaded` set).
+      view().dataset.route = page.hash || "";
       draw($("#updated"), `Updated ${esc(new Date().toLocaleTimeString())}${live ? " · live" : " · paused"}`);
       $("#view").classList.remove("stale");
     } catch (e) {
@@ -728,7 +928,7 @@ function anyDialogOpen() {
 }
 
 setInterval(() => {
-  if (live && current && !anyDialogOpen() && !document.hidden) refreshNow();
+  if (live && current && !anyDialogOpen() && !acting && !document.hidden) refreshNow();
 }, POLL_MS);
 
 document.addEventListener("click", (ev) => {
@@ -762,10 +962,20 @@ document.addEventListener("click", (ev) => {
           }
         });
       break;
-    case "retry-matching": {
-      const p = page.query();
-      const what = [p.get("state") || "GIVEN_UP, ERROR and STOPPED", p.get("topic") ? `on ${p.get("topic")}` : ""].join(" ");
-      act(`Retry every ${what} job?`, () => api("POST", `/api/jobs/retry?${p}`), (r) => `${r.jobs.length} job(s) queued again.`);
+    case "retry-matching":
+      bulk(page, "retry");
+      break;
+    case "remove-matching":
+      bulk(page, "remove");
+      break;
+    case "filter-clear":
+      location.hash = "#/jobs";
+      break;
+    case "dead-replay-all": {
+      const n = page.dead ? page.dead.length : 0;
+      act(`Replay all ${n}${page.deadMore ? "+" : ""} dead letter(s)? Each is published again where it was going.`,
+        () => api("POST", "/api/dead-letters/replay"),
+        (r) => `${r.replayed.length} replayed${r.failed.length ? `, ${r.failed.length} not (no queue takes them): they stay dead` : ""}.`);
       break;
     }
     case "dead-replay":
@@ -795,9 +1005,11 @@ document.addEventListener("submit", (ev) => {
   if (ev.target.id !== "job-filter") return;
   ev.preventDefault();
   const p = new URLSearchParams();
-  const state = $("#filter-state").value, topic = $("#filter-topic").value.trim();
-  if (state) p.set("state", state);
-  if (topic) p.set("topic", topic);
+  const values = {
+    state: $("#filter-state").value, topic: $("#filter-topic").value.trim(), after: $("#filter-after").value,
+    before: $("#filter-before").value, where: $("#filter-where").value.trim(),
+  };
+  FILTER_KEYS.forEach((k) => { if (values[k]) p.set(k, values[k]); });
   location.hash = `#/jobs${p.toString() ? "?" + p : ""}`;
 });
 
@@ -816,16 +1028,30 @@ function setLive(on) {
 const JOB_PAGES = ["overview", "jobs", "job", "failures", "asset"];
 let pushed = null;
 
+let source = null;
+
 function listenForJobs() {
-  if (!window.EventSource) return;
-  const source = new EventSource("/api/events");
+  if (!window.EventSource || source) return;
+  source = new EventSource("/api/events");
   source.addEventListener("job", () => {
     window.__jobEvents = (window.__jobEvents || 0) + 1;
-    if (!live || !current || !JOB_PAGES.includes(current.name) || anyDialogOpen()) return;
+    if (!live || !current || !JOB_PAGES.includes(current.name) || anyDialogOpen() || acting) return;
     clearTimeout(pushed);
     pushed = setTimeout(refreshNow, 150);
   });
 }
+
+// A page the browser keeps after the user leaves it (the back-forward cache) would keep its
+// stream open, and a browser gives one host six connections: a few visits would leave the
+// next page waiting for one. The stream closes when the page is hidden and opens again when
+// it is shown.
+window.addEventListener("pagehide", () => {
+  if (source) source.close();
+  source = null;
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted) listenForJobs();
+});
 
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
