@@ -5,6 +5,7 @@
 //! - `offloader-bench pipeline`: jobs through the real leader code and real worker processes,
 //!   or (`--raw`) through bare lapin, the ceiling the pipeline is built on;
 //! - `offloader-bench renditions DIR`: the renditions engine against libvips and ImageMagick;
+//! - `offloader-bench render FILE`: one file through the engine, its CPU time and peak memory;
 //! - `offloader-bench dam DIR`: whole assets offloaded to workers against processed on the
 //!   leader, and the leader's CPU per asset;
 //! - `offloader-bench takeover`: two leaders on one PostgreSQL ledger, the active one killed
@@ -22,6 +23,7 @@ mod find;
 mod ledger_db;
 mod pipeline;
 mod raw;
+mod render;
 mod renditions;
 mod report;
 mod settings;
@@ -47,6 +49,9 @@ enum What {
     /// The renditions engine on one thread over a folder of images, against libvips and
     /// ImageMagick in the same run.
     Renditions(renditions::Args),
+    /// One file through the renditions engine in a fresh process: CPU seconds per run and the
+    /// peak resident memory (for camera-size photos).
+    Render(render::Args),
     /// Whole assets through leader -> workers -> leader, and the leader's CPU per asset
     /// offloaded versus processed on the leader itself.
     Dam(dam::Args),
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         match cli.what {
             What::Pipeline(args) => pipeline::run(&cli.settings, args).await,
             What::Renditions(args) => renditions::run(args).await,
+            What::Render(args) => render::run(args),
             What::Dam(args) => dam::run(&cli.settings, args).await,
             What::Takeover(args) => takeover::run(&cli.settings, args).await,
             What::Find(args) => find::run(args).await,
