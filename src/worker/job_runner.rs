@@ -166,6 +166,12 @@ impl JobRunner {
             // The started event (ACTIVE on the leader) is for jobs people can watch run; a job
             // done within `started_delay` goes straight to its completion, which spares the broker
             // a third message per job.
+            if self.started_delay.is_zero() {
+                // Every start reported: before the job gets a chance to end in its first poll.
+                if let Some(out) = started.take() {
+                    self.send_started(out);
+                }
+            }
             let started_timer = tokio::time::sleep(self.started_delay);
             let detach_timer = tokio::time::sleep(self.detach_after);
             tokio::pin!(started_timer, detach_timer);
