@@ -162,6 +162,7 @@ mod suite {
             worker_name: "w".into(),
             redeliveries: 0,
             started_at: Utc::now(),
+            detached: false,
         });
         assert!(l.apply_replies(vec![started], policy.clone()).await.unwrap()[0].1.is_none());
         h.finish().await;

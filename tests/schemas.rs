@@ -76,6 +76,7 @@ fn started() -> Reply {
         worker_name: "worker-1".into(),
         redeliveries: 1,
         started_at: Utc::now(),
+        detached: true,
     })
 }
 

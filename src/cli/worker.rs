@@ -69,6 +69,13 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_STARTED_DELAY", default_value = "100ms", value_parser = parse_duration)]
     started_delay: Duration,
 
+    /// A job still running after this long acks its message and runs on detached from it:
+    /// the leader takes it back and publishes it again if this worker dies. Must be below
+    /// RabbitMQ's `consumer_timeout` (30 min by default), or the broker closes the channel
+    /// and hands the job to another worker while it still runs here.
+    #[arg(long, env = "OFFLOADER_DETACH_AFTER", default_value = "15min", value_parser = parse_duration)]
+    detach_after: Duration,
+
     /// Largest input a consumer may load into memory, in bytes.
     #[arg(long, env = "OFFLOADER_MAX_INPUT_BYTES", default_value_t = 512 * 1024 * 1024)]
     max_input_bytes: u64,
@@ -170,6 +177,7 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     config.topology_allow = args.discovery.allow();
     config.limits.max_input_bytes = args.max_input_bytes;
     config.started_delay = args.started_delay;
+    config.detach_after = args.detach_after;
 
     let registry_metrics = MetricsRegistry::new();
     if let Some(addr) = args.metrics_addr {

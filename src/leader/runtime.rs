@@ -4,7 +4,9 @@
 use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
 use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
-use super::jobs::{republish_loop, Completions, JobError, JobManager, LeaderMetrics, QueueType, Queues, ReplyPoller};
+use super::jobs::{
+    republish_loop, take_back_loop, Completions, JobError, JobManager, LeaderMetrics, QueueType, Queues, ReplyPoller,
+};
 use super::jobs::{retention, scheduler};
 use super::ledger::{Ledger, LedgerError, LedgerLocation};
 use super::workflows::{Launchers, LaunchersError, LocalConfig, LocalRunner};
@@ -304,6 +306,7 @@ pub async fn start(
         view: view.clone(),
         keep_jobs: config.keep_jobs,
         schedule_tick: config.schedule_tick,
+        settle: config.heartbeat.timeout,
     };
     tasks.push(tokio::spawn(run_while_elected(elected, move |stop| duties.start(stop), cancel.clone())));
 
@@ -413,6 +416,9 @@ struct Duties {
     view: TopologyView,
     keep_jobs: Duration,
     schedule_tick: Duration,
+    /// How long this leader must have been in its own view before a worker missing from it
+    /// counts as gone.
+    settle: Duration,
 }
 
 impl Duties {
@@ -429,6 +435,24 @@ impl Duties {
             self.jobs.ledger().clone(),
             self.keep_jobs,
             retention::purge_interval(self.keep_jobs),
+            stop.clone(),
+        )));
+        let view = self.view.clone();
+        let worker_alive = move |id: InstanceId| view.peer(&id).is_some();
+        // This leader hears its own heartbeat through the broker: until it has for a whole
+        // heartbeat timeout, its view may miss workers that are there.
+        let (view, me, settle) = (self.view.clone(), self.id, self.settle);
+        let settled = move || {
+            view.snapshot().members.iter().any(|m| {
+                m.peer.announcement.instance.id == me
+                    && (chrono::Utc::now() - m.joined_at).to_std().is_ok_and(|age| age >= settle)
+            })
+        };
+        duties.push(tokio::spawn(take_back_loop(
+            self.jobs.clone(),
+            worker_alive,
+            settled,
+            self.view.changes(),
             stop.clone(),
         )));
         duties.push(tokio::spawn(scheduler::schedule_loop(self.jobs.clone(), self.schedule_tick, stop.clone())));

@@ -64,6 +64,12 @@ pub struct JobStarted {
     /// How often the broker has delivered this message before (crashed workers).
     pub redeliveries: u32,
     pub started_at: DateTime<Utc>,
+    /// The worker acked the job's delivery while the attempt runs on (it ran longer than the
+    /// worker's `--detach-after`, which stays below the broker's `consumer_timeout`): the
+    /// broker will not hand it out again, so the leader publishes it again if this worker
+    /// leaves before the attempt ends.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub detached: bool,
 }
 
 /// A worker reporting how an attempt ended.
@@ -230,6 +236,10 @@ impl JobStop {
 /// UUIDs, so no instance's own key can be this.
 pub const BROADCAST_KEY: &str = "all";
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -316,8 +326,10 @@ mod tests {
             worker_name: "w".into(),
             redeliveries: 0,
             started_at: Utc::now(),
+            detached: false,
         });
         let v = serde_json::to_value(&started).unwrap();
+        assert!(v.get("detached").is_none(), "false is left out, as older workers send it");
         assert_eq!(v["schema"], JOB_STARTED_SCHEMA);
         assert_eq!(decode_reply(&serde_json::to_vec(&v).unwrap()).unwrap(), started);
         assert!(!JobState::Active.is_final());

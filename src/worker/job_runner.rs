@@ -6,6 +6,16 @@
 //! whose completion this worker already had confirmed is acked without running again
 //! (`completed.rs`).
 //!
+//! A job still running after `detach_after` is *detached*: the worker tells the leader (a
+//! started event with `detached`, confirmed) and then acks the delivery while the job runs on.
+//! RabbitMQ closes the channel of a consumer that holds a delivery longer than its
+//! `consumer_timeout` (30 min by default), which would requeue the job and run it a second time
+//! elsewhere while this run goes on. From then on the broker no longer holds the job; the
+//! leader does: it publishes the job again if this worker leaves before the completion comes
+//! (`leader::jobs::detached`). A detached job's completion is published as usual, but retried
+//! until it is confirmed, since no redelivery would bring the job back; nothing is acked at the
+//! end. Stops, timeouts and drains work on it as on any job: it is still running here.
+//!
 //! The consumer is the one registered for the queue the message came from, never the topic the
 //! message claims: a message whose topic is not its queue's would otherwise run a consumer that
 //! enablement never allowed here, so it is dead-lettered with that reason.
@@ -19,7 +29,7 @@ use crate::consumer::{ConsumerRegistry, Context, JobLimits};
 use crate::datastore::BlobStore;
 use crate::protocol::message::{decode_job, Completion, JobStarted, Reply, COMPLETION_SCHEMA, JOB_STARTED_SCHEMA};
 use crate::protocol::trace::{TraceContext, TRACEPARENT};
-use crate::protocol::{InstanceId, JobResult, Topic};
+use crate::protocol::{InstanceId, JobId, JobResult, Topic};
 use chrono::Utc;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -41,6 +51,9 @@ pub struct JobRunner {
     pub hard_stop: CancellationToken,
     /// How long a job runs before its started event is sent (zero: at once).
     pub started_delay: Duration,
+    /// How long a job runs before its delivery is acked and the job detached from it; must stay
+    /// below the broker's `consumer_timeout`.
+    pub detach_after: Duration,
     /// Attempts whose completion is confirmed: a redelivered copy is acked without a rerun.
     pub(crate) completed: Completed,
     /// The jobs running here, each with its own cancellation token, for a leader's stop.
@@ -85,15 +98,18 @@ impl JobRunner {
         }
         let started_at = Utc::now();
         let redeliveries = delivery.delivery_count();
-        let started = Reply::Started(JobStarted {
+        let started_event = JobStarted {
             job_id: job.id,
             attempt: job.attempt,
             worker: self.instance,
             worker_name: self.instance_name.clone(),
             redeliveries,
             started_at,
-        });
-        let started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
+            detached: false,
+        };
+        let started = Reply::Started(started_event.clone());
+        let mut started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
+        let mut detached = false;
 
         let timer = Instant::now();
         // The job's own token: a leader's stop cancels it, and so does a hard stop.
@@ -151,19 +167,33 @@ impl JobRunner {
             // done within `started_delay` goes straight to its completion, which spares the broker
             // a third message per job.
             if self.started_delay.is_zero() {
-                if let Some(out) = started {
+                // Every start reported: before the job gets a chance to end in its first poll.
+                if let Some(out) = started.take() {
                     self.send_started(out);
                 }
-                work.await
-            } else {
+            }
+            let started_timer = tokio::time::sleep(self.started_delay);
+            let detach_timer = tokio::time::sleep(self.detach_after);
+            tokio::pin!(started_timer, detach_timer);
+            loop {
                 tokio::select! {
                     biased;
-                    r = &mut work => r,
-                    _ = tokio::time::sleep(self.started_delay) => {
-                        if let Some(out) = started {
+                    r = &mut work => break r,
+                    _ = &mut started_timer, if started.is_some() => {
+                        if let Some(out) = started.take() {
                             self.send_started(out);
                         }
-                        work.await
+                    }
+                    _ = &mut detach_timer, if !detached => {
+                        let event = Reply::Started(JobStarted { detached: true, ..started_event.clone() });
+                        detached = self.detach(&delivery, &msg.reply_to, &event, &trace).await;
+                        if detached {
+                            // The detached event says all the plain one would.
+                            started = None;
+                        } else {
+                            // Attached as before: the broker may still take the job back.
+                            detach_timer.as_mut().reset(tokio::time::Instant::now() + self.detach_after);
+                        }
                     }
                 }
             }
@@ -207,8 +237,15 @@ impl JobRunner {
             redeliveries,
         });
         let Some(out) = self.reply(&msg.reply_to, &job.id.to_string(), COMPLETION_SCHEMA, &completion, &trace) else {
+            if detached {
+                return tracing::error!("completion could not be encoded; the leader takes the job back if we leave");
+            }
             return self.dead_letter(delivery, "completion could not be encoded").await;
         };
+        if detached {
+            // The delivery is settled already: settling it again would be a channel error.
+            return self.publish_detached_completion(&out, job.id, job.attempt).await;
+        }
         match self.publisher.publish(&out).await {
             Ok(()) => {
                 self.completed.remember(job.id, job.attempt);
@@ -228,6 +265,53 @@ impl JobRunner {
             Err(e) => {
                 tracing::error!(error = %e, reply_to = %msg.reply_to, "completion not confirmed; returning the job to its queue");
                 let _ = delivery.requeue().await;
+            }
+        }
+    }
+
+    /// Detaches a running job from its delivery: the leader is told first (confirmed), then the
+    /// delivery is acked. In that order, a worker dying in between leaves the job with the
+    /// broker, which redelivers it; the other worker's started event then replaces the detach
+    /// on the leader. False when either step failed and the job stays attached.
+    async fn detach(&self, delivery: &Delivery, reply_to: &str, event: &Reply, trace: &TraceContext) -> bool {
+        let Some(out) = self.reply(reply_to, &event.job_id().to_string(), JOB_STARTED_SCHEMA, event, trace) else {
+            return false;
+        };
+        if let Err(e) = self.publisher.publish(&out).await {
+            tracing::warn!(error = %e, "cannot tell the leader the job detaches; it stays attached for now");
+            return false;
+        }
+        match delivery.ack().await {
+            Ok(()) => {
+                tracing::info!(after_s = self.detach_after.as_secs(), "long job detached from its delivery");
+                true
+            }
+            Err(e) => {
+                // The channel is gone: the broker will hand the job out again, and the leader
+                // will take the new worker's started event over this detach.
+                tracing::warn!(error = %e, "ack of a detaching job failed");
+                false
+            }
+        }
+    }
+
+    /// The completion of a detached job is the only trace of its run (no redelivery would
+    /// bring the job back), so it is published until confirmed; a hard stop ends the tries,
+    /// and the leader then takes the job back when this worker is gone.
+    async fn publish_detached_completion(&self, out: &Outgoing, id: JobId, attempt: u32) {
+        loop {
+            match self.publisher.publish(out).await {
+                Ok(()) => return self.completed.remember(id, attempt),
+                Err(e @ BrokerError::Unroutable { .. }) => {
+                    return tracing::error!(error = %e, "the detached job's reply queue is gone; its result is lost")
+                }
+                Err(e) if self.hard_stop.is_cancelled() => {
+                    return tracing::error!(error = %e, "detached job's completion not sent before the hard stop")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "detached job's completion not confirmed; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }

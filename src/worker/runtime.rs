@@ -30,6 +30,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// How long a job runs before it detaches from its delivery: half of RabbitMQ's default
+/// `consumer_timeout` (30 min), leaving room for a broker configured a little lower.
+pub const DEFAULT_DETACH_AFTER: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub name: String,
@@ -50,6 +54,9 @@ pub struct WorkerConfig {
     /// A job still running after this long is reported ACTIVE to the leader;
     /// quicker jobs report only their completion. Zero reports every start.
     pub started_delay: std::time::Duration,
+    /// A job still running after this long acks its delivery and runs on detached from it,
+    /// before the broker's `consumer_timeout` would take it back (`job_runner`).
+    pub detach_after: Duration,
 }
 
 impl WorkerConfig {
@@ -66,6 +73,7 @@ impl WorkerConfig {
             limits: JobLimits::default(),
             endpoints: vec![],
             started_delay: std::time::Duration::from_millis(100),
+            detach_after: DEFAULT_DETACH_AFTER,
         }
     }
 }
@@ -186,6 +194,7 @@ pub async fn start(
         metrics: WorkerMetrics::register(&metrics),
         hard_stop: CancellationToken::new(),
         started_delay: config.started_delay,
+        detach_after: config.detach_after,
         completed: Default::default(),
         running,
     });

@@ -8,7 +8,7 @@
 
 use crate::protocol::api::{JobRecord, WorkerRef};
 use crate::protocol::message::{Completion, JobProgress, JobStarted, Reply};
-use crate::protocol::{JobResult, JobState};
+use crate::protocol::{InstanceId, JobResult, JobState};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -94,6 +94,7 @@ impl JobRecord {
             self.attempt = attempt;
             self.next_attempt_at = None;
             self.redeliveries = 0;
+            self.detached = false;
             self.state = JobState::Queued;
             return true;
         }
@@ -141,6 +142,11 @@ impl JobRecord {
         }
         self.state = JobState::Active;
         self.started_at = Some(s.started_at);
+        // Once detached, an attempt stays so on its worker (the plain started event it sent
+        // first may arrive late); the broker redelivering it to another worker proves the
+        // detach never took effect there.
+        let same_worker = self.worker.as_ref().is_some_and(|w| w.id == s.worker);
+        self.detached = s.detached || (self.detached && same_worker);
         self.worker = Some(WorkerRef { id: s.worker, name: s.worker_name.clone() });
         self.redeliveries = self.redeliveries.max(s.redeliveries);
         Effect::Applied
@@ -220,6 +226,39 @@ impl JobRecord {
         Effect::Applied
     }
 
+    /// The worker of the ACTIVE detached attempt left the topology (no heartbeat) before the
+    /// attempt ended. The broker no longer holds the job (the worker acked it on detaching), so
+    /// nothing else would ever run it again: the attempt counts as failed and the job waits to
+    /// be published again at once, as attempt + 1. A completion the old attempt sends after all
+    /// is then stale and ignored.
+    ///
+    /// It counts against `max_attempts` like a failure, not like a free redelivery: a job that
+    /// brings its worker down (out of memory, a crashing library) would otherwise be published
+    /// again forever, taking a worker down each time. With its attempts used up it is GIVEN_UP.
+    pub fn worker_gone(&mut self, worker: InstanceId, now: DateTime<Utc>) -> Effect {
+        if self.state != JobState::Active || !self.detached {
+            return Effect::Ignored("not a running detached attempt");
+        }
+        if self.worker.as_ref().is_none_or(|w| w.id != worker) {
+            return Effect::Ignored("the attempt runs on another worker");
+        }
+        let worker = self.worker.as_ref().map_or_else(|| "?".to_owned(), |w| w.name.clone());
+        self.result = Some(JobResult::failed(format!(
+            "worker {worker} left while running the detached attempt {}",
+            self.attempt
+        )));
+        self.detached = false;
+        let counted = self.attempt.saturating_sub(self.declines).saturating_sub(self.attempts_before_retry);
+        if counted < self.max_attempts {
+            self.state = JobState::Failed;
+            self.next_attempt_at = Some(now);
+        } else {
+            self.state = JobState::GivenUp;
+            self.finished_at = Some(now);
+        }
+        Effect::Applied
+    }
+
     /// A user stopped the job. Its worker may still finish; that late completion is then
     /// ignored.
     pub fn stop(&mut self, now: DateTime<Utc>) -> Effect {
@@ -258,6 +297,7 @@ impl JobRecord {
         self.finished_at = None;
         self.progress = None;
         self.redeliveries = 0;
+        self.detached = false;
         Effect::Applied
     }
 }
@@ -265,7 +305,7 @@ impl JobRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{InstanceId, Job, JobId, Properties};
+    use crate::protocol::{Job, JobId, Properties};
 
     fn record(max_attempts: u32) -> JobRecord {
         let job = Job {
@@ -303,7 +343,69 @@ mod tests {
             worker_name: "w1".into(),
             redeliveries: 0,
             started_at: Utc::now(),
+            detached: false,
         })
+    }
+
+    fn detached(rec: &JobRecord, attempt: u32, worker: InstanceId) -> Reply {
+        Reply::Started(JobStarted {
+            job_id: rec.id,
+            attempt,
+            worker,
+            worker_name: "w1".into(),
+            redeliveries: 0,
+            started_at: Utc::now(),
+            detached: true,
+        })
+    }
+
+    #[test]
+    fn a_detached_attempt_whose_worker_left_is_published_again_and_its_late_result_ignored() {
+        let p = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+        let mut r = record(2);
+        r.confirm_published(1, Utc::now());
+        let w1 = InstanceId::random();
+        r.apply(&started(&r, 1), Utc::now(), &p);
+        assert!(matches!(r.worker_gone(w1, Utc::now()), Effect::Ignored(_)), "attached: the broker redelivers it");
+        assert_eq!(r.apply(&detached(&r, 1, w1), Utc::now(), &p), Effect::Applied);
+        assert_eq!((r.state, r.detached), (JobState::Active, true));
+        let mut late_plain = detached(&r, 1, w1);
+        if let Reply::Started(s) = &mut late_plain {
+            s.detached = false;
+        }
+        r.apply(&late_plain, Utc::now(), &p);
+        assert!(r.detached, "the plain started event arriving late does not undo the detach");
+
+        let now = Utc::now();
+        assert!(matches!(r.worker_gone(InstanceId::random(), now), Effect::Ignored(_)), "another worker left");
+        assert_eq!(r.worker_gone(w1, now), Effect::Applied);
+        assert_eq!((r.state, r.detached, r.next_attempt_at), (JobState::Failed, false, Some(now)));
+        assert_eq!(r.publish_attempt(), 2, "published again as the next attempt, at once");
+        assert!(matches!(r.worker_gone(w1, now), Effect::Ignored(_)), "once");
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        r.confirm_published(2, Utc::now());
+        assert!(matches!(r.apply(&completion(&r, 1, JobResult::Ok), Utc::now(), &p), Effect::Ignored(_)));
+        assert_eq!((r.state, r.attempt, r.completions_applied), (JobState::Queued, 2, 0));
+
+        // The second attempt detaches too and loses its worker: with max_attempts 2 that is the end.
+        let w2 = InstanceId::random();
+        r.apply(&detached(&r, 2, w2), Utc::now(), &p);
+        assert_eq!(r.worker_gone(w2, Utc::now()), Effect::Applied);
+        assert_eq!(r.state, JobState::GivenUp);
+        assert!(r.finished_at.is_some());
+    }
+
+    #[test]
+    fn a_redelivery_to_another_worker_is_not_detached() {
+        let p = RetryPolicy::default();
+        let mut r = record(3);
+        r.confirm_published(1, Utc::now());
+        let w1 = InstanceId::random();
+        r.apply(&detached(&r, 1, w1), Utc::now(), &p);
+        // The detaching worker died before its ack reached the broker: another one got it.
+        r.apply(&started(&r, 1), Utc::now(), &p);
+        assert_eq!((r.state, r.detached), (JobState::Active, false));
+        assert!(matches!(r.worker_gone(w1, Utc::now()), Effect::Ignored(_)));
     }
 
     #[test]

@@ -312,6 +312,14 @@ impl JobManager {
         Ok(rec)
     }
 
+    /// `worker` left while running the job's detached attempt: the job fails that attempt and
+    /// waits to be published again (or gives up), see `JobRecord::worker_gone`.
+    pub async fn worker_gone(&self, id: JobId, worker: InstanceId) -> Result<JobRecord, JobError> {
+        let rec = self.ledger.worker_gone(id, worker).await?.ok_or(JobError::NotFound(id))?;
+        self.completions.finished(&rec);
+        Ok(rec)
+    }
+
     /// The ids of jobs stopped from now on, for whoever runs jobs in this process.
     pub fn stops(&self) -> tokio::sync::broadcast::Receiver<JobId> {
         self.stops.subscribe()

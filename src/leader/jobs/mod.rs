@@ -1,9 +1,11 @@
 //! Jobs on the leader: creating and publishing them ([`JobManager`]), the rules that change a
 //! job's record ([`lifecycle`]), applying what workers report ([`Completions`], fed by the
-//! [`ReplyPoller`] and by local runs), publishing again what is due ([`republish_loop`]), and
+//! [`ReplyPoller`] and by local runs), publishing again what is due ([`republish_loop`]), taking back detached jobs whose
+//! worker left ([`take_back_loop`]), and
 //! waking whoever waits for a job.
 
 mod completions;
+mod detached;
 pub mod lifecycle;
 mod manager;
 mod metrics;
@@ -15,6 +17,7 @@ pub mod scheduler;
 mod waiters;
 
 pub use completions::{Applied, Completions};
+pub use detached::take_back_loop;
 pub use lifecycle::{Effect, RetryPolicy, MAX_ATTEMPTS};
 pub use manager::{JobError, JobManager, NewJob};
 pub use metrics::LeaderMetrics;

@@ -33,7 +33,7 @@ use super::jobs::lifecycle::Effect;
 use super::jobs::Queues;
 use crate::protocol::api::JobRecord;
 use crate::protocol::message::Reply;
-use crate::protocol::{JobId, JobState, Topic};
+use crate::protocol::{InstanceId, JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
 use futures::future::LocalBoxFuture;
 use serde_json::Value;
@@ -277,6 +277,11 @@ impl Ledger {
     /// Records the broker's confirm of `attempt`.
     pub async fn confirm_published(&self, id: JobId, attempt: u32) -> Result<Option<JobRecord>, LedgerError> {
         self.update(id, move |r| r.confirm_published(attempt, Utc::now())).await
+    }
+
+    /// `worker` left while running the job's detached attempt (see `JobRecord::worker_gone`).
+    pub async fn worker_gone(&self, id: JobId, worker: InstanceId) -> Result<Option<JobRecord>, LedgerError> {
+        self.update(id, move |r| r.worker_gone(worker, Utc::now())).await
     }
 
     pub async fn stop(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {

@@ -55,6 +55,11 @@ pub struct JobRecord {
     /// Broker redeliveries of the current attempt (workers that died mid-job).
     #[serde(default)]
     pub redeliveries: u32,
+    /// The current attempt's worker acked its delivery while the attempt runs on (a job longer
+    /// than the worker's `--detach-after`): the broker will not redeliver it, so the elected
+    /// leader publishes the job again when that worker leaves the topology before it ends.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub detached: bool,
     /// Completions applied: 1 for a finished job, however often one was delivered.
     #[serde(default)]
     pub completions_applied: u32,
@@ -88,6 +93,10 @@ pub struct JobRecord {
     pub progress: Option<Progress>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -112,6 +121,7 @@ impl JobRecord {
             timeout_ms: job.timeout_ms,
             worker: None,
             redeliveries: 0,
+            detached: false,
             completions_applied: 0,
             duplicates_ignored: 0,
             created_by: None,

@@ -689,7 +689,7 @@ pages.job = {
     draw($("#job-detail"), `<section><dl class="props wide" id="job-props" data-state="${esc(j.state)}" data-attempt="${esc(j.attempt)}">
         <dt>State</dt><dd id="job-state">${badge(j.state)}</dd>
         <dt>Topic</dt><dd class="mono">${esc(j.topic)}</dd>
-        <dt>Attempt</dt><dd id="job-attempt">${esc(j.attempt)} of ${esc(j.max_attempts)}${j.declines ? `, ${esc(j.declines)} declined` : ""}${j.retries ? `, retried ${esc(j.retries)} time(s)` : ""}${j.redeliveries ? `, ${esc(j.redeliveries)} redelivery(ies)` : ""}</dd>
+        <dt>Attempt</dt><dd id="job-attempt">${esc(j.attempt)} of ${esc(j.max_attempts)}${j.declines ? `, ${esc(j.declines)} declined` : ""}${j.retries ? `, retried ${esc(j.retries)} time(s)` : ""}${j.redeliveries ? `, ${esc(j.redeliveries)} redelivery(ies)` : ""}${j.detached ? ", detached from its message" : ""}</dd>
         <dt>Worker</dt><dd>${j.worker ? `${esc(j.worker.name)} <span class="mono muted">${esc(j.worker.id)}</span>` : "—"}</dd>
         <dt>Result</dt><dd id="job-result">${result}</dd>
         <dt>Created</dt><dd>${time(j.created_at)}</dd>
