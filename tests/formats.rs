@@ -19,17 +19,23 @@ async fn finish(c: Cluster) {
     c.finish().await;
 }
 
-/// The header of a Photoshop file (RGB, 8 bits, 300 x 200) and a little of what follows.
-fn psd() -> Vec<u8> {
+/// A Photoshop file, 300 x 200, 8 bits, in colour `mode` (3 RGB, 9 Lab), with empty sections and
+/// a raw composite of three channels (a gradient).
+fn psd(mode: u16) -> Vec<u8> {
+    let (w, h) = (300u32, 200u32);
     let mut b = b"8BPS".to_vec();
     b.extend(1u16.to_be_bytes());
     b.extend([0; 6]);
     b.extend(3u16.to_be_bytes());
-    b.extend(200u32.to_be_bytes());
-    b.extend(300u32.to_be_bytes());
+    b.extend(h.to_be_bytes());
+    b.extend(w.to_be_bytes());
     b.extend(8u16.to_be_bytes());
-    b.extend(3u16.to_be_bytes());
-    b.extend([0; 64]);
+    b.extend(mode.to_be_bytes());
+    b.extend([0; 12]); // colour mode data, image resources, layers: all empty
+    b.extend(0u16.to_be_bytes()); // raw
+    for c in 0..3u32 {
+        b.extend((0..w * h).map(|i| ((i % w) * 255 / w) as u8 ^ (c as u8 * 40)));
+    }
     b
 }
 
@@ -39,9 +45,19 @@ async fn the_mime_type_comes_from_the_bytes_and_an_unsupported_one_is_a_recorded
     c.start_leader(&[]).await;
     let mut worker = c.start_worker("w1", &[]).await;
 
-    // A PSD, sent as octet-stream under a misleading name: sniffed, launched, refused with a reason.
+    // A PSD, sent as octet-stream under a misleading name: sniffed, launched, rendered from its
+    // composite image.
+    let path = "/content/dam/design/poster.bin";
+    let outcome = c.put_asset(path, psd(3)).await;
+    assert_eq!(outcome["mime_type"], "image/vnd.adobe.photoshop", "{outcome}");
+    let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
+    assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+    assert_eq!(asset["metadata"]["format"], "psd", "{asset}");
+    assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+
+    // One in a colour mode the engine does not render: refused, with the reason on the asset.
     let path = "/content/dam/design/layers.bin";
-    let outcome = c.put_asset(path, psd()).await;
+    let outcome = c.put_asset(path, psd(9)).await;
     assert_eq!(outcome["mime_type"], "image/vnd.adobe.photoshop", "{outcome}");
     assert!(outcome["job"]["id"].is_string(), "image/* launches DAM Update Asset: {outcome}");
     let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
@@ -49,7 +65,7 @@ async fn the_mime_type_comes_from_the_bytes_and_an_unsupported_one_is_a_recorded
     assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
     let error = asset["job"]["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("SourceUnsupported: /content/dam/design/layers.bin"), "on the asset: {asset}");
-    assert!(error.contains("Photoshop"), "{asset}");
+    assert!(error.contains("Photoshop") && error.contains("Lab"), "{asset}");
 
     // A PNG named .jpg is a PNG.
     let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 7]));

@@ -26,6 +26,7 @@ pub(crate) fn decode(
     match meta.format {
         ImageFormat::Jpeg => decode_jpeg(input, target, limits, tuning),
         ImageFormat::Png => decode_png(input, limits),
+        ImageFormat::Psd => crate::psd::decode(input, limits),
         other => decode_other(input, other, meta, limits),
     }
 }

@@ -33,6 +33,7 @@ mod metadata;
 mod pipeline;
 mod pixels;
 mod probe;
+mod psd;
 pub mod quality;
 mod resize;
 mod scans;

@@ -13,6 +13,8 @@ pub enum ImageFormat {
     WebP,
     Tiff,
     Bmp,
+    /// A Photoshop document, PSD or PSB (its composite image).
+    Psd,
     /// A PDF document (its first page is rendered by poppler's `pdftoppm`).
     Pdf,
     /// An MP4 video (a frame from the middle is rendered by `ffmpeg`).
@@ -37,6 +39,7 @@ impl ImageFormat {
             ImageFormat::WebP => "image/webp",
             ImageFormat::Tiff => "image/tiff",
             ImageFormat::Bmp => "image/bmp",
+            ImageFormat::Psd => "image/vnd.adobe.photoshop",
             ImageFormat::Pdf => "application/pdf",
             ImageFormat::Mp4 => "video/mp4",
             ImageFormat::QuickTime => "video/quicktime",
@@ -54,6 +57,7 @@ impl ImageFormat {
             ImageFormat::WebP => "webp",
             ImageFormat::Tiff => "tiff",
             ImageFormat::Bmp => "bmp",
+            ImageFormat::Psd => "psd",
             ImageFormat::Pdf => "pdf",
             ImageFormat::Mp4 => "mp4",
             ImageFormat::QuickTime => "quicktime",

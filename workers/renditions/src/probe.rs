@@ -18,6 +18,7 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
     let header = match format {
         ImageFormat::Jpeg => jpeg_header(input, limits)?,
         ImageFormat::Png => png_header(input, limits)?,
+        ImageFormat::Psd => psd_header(input)?,
         other => image_header(input, other, limits)?,
     };
     if header.width == 0 || header.height == 0 {
@@ -91,6 +92,13 @@ fn png_header(input: &[u8], limits: &Limits) -> Result<Header, EngineError> {
     Ok(Header { width: info.width, height: info.height, color_type, bit_depth: info.bit_depth as u8, has_alpha })
 }
 
+fn psd_header(input: &[u8]) -> Result<Header, EngineError> {
+    let h = crate::psd::header(input)?;
+    let bit_depth = u8::try_from(h.depth).unwrap_or(u8::MAX);
+    let has_alpha = usize::from(h.channels) > if h.color_type() == ColorType::Gray { 1 } else { 3 };
+    Ok(Header { width: h.width, height: h.height, color_type: h.color_type(), bit_depth, has_alpha })
+}
+
 fn image_header(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<Header, EngineError> {
     use image::ImageDecoder;
     let mut reader = image::ImageReader::with_format(Cursor::new(input), image_format(format));
@@ -104,10 +112,14 @@ fn image_header(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<He
 
 pub(crate) fn image_format(f: ImageFormat) -> image::ImageFormat {
     match f {
-        // Never sniffed as raster images: `process` hands them to their programs first.
-        ImageFormat::Pdf | ImageFormat::Mp4 | ImageFormat::QuickTime | ImageFormat::Matroska | ImageFormat::WebM => {
-            image::ImageFormat::Png
-        }
+        // Never read by the `image` crate: `process` hands documents and videos to their
+        // programs, and Photoshop files to `psd.rs`.
+        ImageFormat::Pdf
+        | ImageFormat::Mp4
+        | ImageFormat::QuickTime
+        | ImageFormat::Matroska
+        | ImageFormat::WebM
+        | ImageFormat::Psd => image::ImageFormat::Png,
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Gif => image::ImageFormat::Gif,

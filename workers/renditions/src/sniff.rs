@@ -19,6 +19,8 @@ pub(crate) fn sniff(input: &[u8]) -> Result<ImageFormat, EngineError> {
         ImageFormat::Tiff
     } else if starts(b"BM") && input.len() >= 26 {
         ImageFormat::Bmp
+    } else if starts(b"8BPS") {
+        ImageFormat::Psd
     } else {
         return Err(EngineError::Unsupported { what: describe(input) });
     };

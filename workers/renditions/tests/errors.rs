@@ -16,7 +16,8 @@ fn text_file_named_jpg_is_unsupported() {
     assert!(err.to_string().contains("text, not an image"), "{err}");
     assert_eq!(err.code(), "unsupported");
     assert!(matches!(run(b"").unwrap_err(), EngineError::Unsupported { .. }));
-    let psd = run(b"8BPS\0\x01\0\0\0\0\0\0\0\x03").unwrap_err();
+    // A Photoshop header in indexed colour: sniffed as PSD, refused for its colour mode.
+    let psd = run(b"8BPS\0\x01\0\0\0\0\0\0\0\x03\0\0\0\x02\0\0\0\x02\0\x08\0\x02").unwrap_err();
     assert!(matches!(psd, EngineError::Unsupported { .. }) && psd.to_string().contains("Photoshop"), "{psd}");
 }
 
