@@ -97,9 +97,9 @@ fn decode_jpeg(
     })
 }
 
-/// Adobe writes inverted CMYK (as do nearly all CMYK JPEGs): R = C * K / 255. No ICC profile is
+/// Adobe writes inverted CMYK (nearly all CMYK JPEGs, and Photoshop documents): R = C * K / 255. No ICC profile is
 /// applied: renditions are previews, and this is what browsers without colour management show.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {
         let k = u32::from(p[3]);

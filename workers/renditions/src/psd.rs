@@ -209,7 +209,8 @@ pub(crate) fn decode(input: &[u8], limits: &Limits) -> Result<RawImage, EngineEr
     Ok(match h.mode {
         ColorMode::Gray => RawImage::new(h.width, h.height, Layout::Gray, samples),
         ColorMode::Rgb => RawImage::new(h.width, h.height, Layout::Rgb, samples),
-        ColorMode::Cmyk => RawImage::new(h.width, h.height, Layout::Rgb, cmyk_to_rgb(&samples)),
+        // Photoshop stores CMYK inverted, as Adobe's JPEGs do.
+        ColorMode::Cmyk => RawImage::new(h.width, h.height, Layout::Rgb, crate::decode::cmyk_to_rgb(&samples)),
     })
 }
 
@@ -244,17 +245,6 @@ fn unpack_bits(packed: &[u8], out: &mut [u8]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Photoshop stores CMYK inverted (0 is full ink): R = C * K / 255 on the stored values.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
-    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
-    for p in cmyk.chunks_exact(4) {
-        let k = u32::from(p[3]);
-        let mul = |c: u8| ((u32::from(c) * k + 127) / 255) as u8;
-        rgb.extend_from_slice(&[mul(p[0]), mul(p[1]), mul(p[2])]);
-    }
-    rgb
 }
 
 #[cfg(test)]
