@@ -97,8 +97,9 @@ fn decode_jpeg(
     })
 }
 
-/// Adobe writes inverted CMYK (nearly all CMYK JPEGs, and Photoshop documents): R = C * K / 255. No ICC profile is
-/// applied: renditions are previews, and this is what browsers without colour management show.
+/// Adobe writes inverted CMYK (nearly all CMYK JPEGs, and Photoshop documents): R = C * K / 255.
+/// No ICC profile is applied: renditions are previews, and this is what browsers without colour
+/// management show.
 pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {
