@@ -98,14 +98,7 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&job)?);
         }
         Command::Retry { id: None, state, topic, limit } => {
-            let mut query = vec![("limit", limit.to_string())];
-            if let Some(s) = state {
-                query.push(("state", s.to_uppercase()));
-            }
-            if let Some(t) = topic {
-                query.push(("topic", t));
-            }
-            let answer = client.retry_jobs(&query).await?;
+            let answer = client.retry_jobs(&selection(state, topic, limit)).await?;
             print_table(&answer.jobs);
             eprintln!(
                 "{} jobs retried{}",
@@ -121,14 +114,7 @@ pub async fn run(global: &Global, cmd: Command) -> anyhow::Result<ExitCode> {
             if state.is_none() && topic.is_none() {
                 anyhow::bail!("name a job, or select jobs with --state and/or --topic");
             }
-            let mut query = vec![("limit", limit.to_string())];
-            if let Some(s) = state {
-                query.push(("state", s.to_uppercase()));
-            }
-            if let Some(t) = topic {
-                query.push(("topic", t));
-            }
-            let answer = client.remove_jobs(&query).await?;
+            let answer = client.remove_jobs(&selection(state, topic, limit)).await?;
             print_table(&answer.jobs);
             eprintln!(
                 "{} jobs removed{}",
@@ -179,4 +165,16 @@ fn print_table(jobs: &[JobRecord]) {
             j.topic
         );
     }
+}
+
+/// The query string of a bulk retry or remove: the jobs of `state` and `topic`, `limit` of them.
+fn selection(state: Option<String>, topic: Option<String>, limit: usize) -> Vec<(&'static str, String)> {
+    let mut query = vec![("limit", limit.to_string())];
+    if let Some(s) = state {
+        query.push(("state", s.to_uppercase()));
+    }
+    if let Some(t) = topic {
+        query.push(("topic", t));
+    }
+    query
 }
