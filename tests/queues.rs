@@ -25,6 +25,28 @@ fn time(job: &Value, field: &str) -> chrono::DateTime<chrono::Utc> {
     job[field].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("job has no {field}: {job}"))
 }
 
+/// Submits `n` sleep jobs of `ms` on `topic`, waits for each to succeed, and returns when each
+/// ran (started, finished), in submission order.
+async fn run_sleeps(
+    c: &Cluster,
+    topic: &str,
+    n: usize,
+    ms: u64,
+) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let job = c.submit(topic, json!({ "ms": ms, "n": i })).await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    let mut runs = Vec::new();
+    for id in &ids {
+        let done = c.wait_job(id, Duration::from_secs(60)).await;
+        assert_eq!(done["state"], "SUCCEEDED", "{done}");
+        runs.push((time(&done, "started_at"), time(&done, "finished_at")));
+    }
+    runs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_wait_longer_each_time_as_the_queue_says() {
     let mut c = Cluster::new().await;
@@ -121,17 +143,7 @@ async fn an_ordered_topic_runs_one_job_at_a_time_across_the_pool_in_order() {
     c.wait_consuming("w1", "t/ordered", true).await;
     c.wait_consuming("w2", "t/ordered", true).await;
 
-    let mut ids = Vec::new();
-    for i in 0..8 {
-        let job = c.submit("t/ordered", json!({ "ms": 150, "n": i })).await;
-        ids.push(job["id"].as_str().unwrap().to_owned());
-    }
-    let mut runs = Vec::new();
-    for id in &ids {
-        let done = c.wait_job(id, Duration::from_secs(60)).await;
-        assert_eq!(done["state"], "SUCCEEDED", "{done}");
-        runs.push((time(&done, "started_at"), time(&done, "finished_at")));
-    }
+    let runs = run_sleeps(&c, "t/ordered", 8, 150).await;
     for (i, pair) in runs.windows(2).enumerate() {
         assert!(
             pair[1].0 >= pair[0].1,
@@ -171,17 +183,7 @@ async fn maxparallel_bounds_the_jobs_of_a_topic_one_worker_runs_at_once() {
     c.wait_job(first["id"].as_str().unwrap(), Duration::from_secs(30)).await;
     c.wait_consuming("w1", "t/limited", true).await;
 
-    let mut ids = Vec::new();
-    for i in 0..6 {
-        let job = c.submit("t/limited", json!({ "ms": 400, "n": i })).await;
-        ids.push(job["id"].as_str().unwrap().to_owned());
-    }
-    let mut runs = Vec::new();
-    for id in &ids {
-        let done = c.wait_job(id, Duration::from_secs(60)).await;
-        assert_eq!(done["state"], "SUCCEEDED", "{done}");
-        runs.push((time(&done, "started_at"), time(&done, "finished_at")));
-    }
+    let runs = run_sleeps(&c, "t/limited", 6, 400).await;
     // The most runs under way at once: at each start, the runs begun and not yet finished.
     let most = runs.iter().map(|(s, _)| runs.iter().filter(|(s2, f2)| s2 <= s && s < f2).count()).max();
     assert_eq!(
