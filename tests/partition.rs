@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::cluster::{worker_of, Cluster, BIN};
+use common::cluster::{wait_until, worker_of, Cluster, BIN};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -92,14 +92,6 @@ fn authority(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok().await {
-        assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_worker_loses_its_jobs_to_another_and_comes_back() {
     let mut c = Cluster::new().await;
@@ -129,9 +121,12 @@ async fn a_partitioned_worker_loses_its_jobs_to_another_and_comes_back() {
         .env("RUST_LOG", "info,offloader=debug")
         .env("NO_COLOR", "1");
     let cut = c.spawn_program("cut", cmd);
-    wait_until("the leader seeing the worker in the namespace", Duration::from_secs(30), async || {
-        c.instance("cut").await.is_some()
-    })
+    wait_until(
+        "the leader seeing the worker in the namespace",
+        Duration::from_secs(30),
+        || format!("cut worker\'s log:\n{}", cut.log()),
+        async || c.instance("cut").await.is_some(),
+    )
     .await;
 
     // Three long jobs, all running on the worker about to be cut off.
@@ -140,14 +135,19 @@ async fn a_partitioned_worker_loses_its_jobs_to_another_and_comes_back() {
         let job = c.submit("offloader/sleep", json!({"ms": 6000})).await;
         ids.push(job["id"].as_str().expect("a job id").to_owned());
     }
-    wait_until("the three jobs running on the cut worker", Duration::from_secs(30), async || {
-        let mut all = true;
-        for id in &ids {
-            let job = c.job(id).await;
-            all &= job["state"] == "ACTIVE" && worker_of(&job) == "cut";
-        }
-        all
-    })
+    wait_until(
+        "the three jobs running on the cut worker",
+        Duration::from_secs(30),
+        || format!("cut worker\'s log:\n{}", cut.log()),
+        async || {
+            let mut all = true;
+            for id in &ids {
+                let job = c.job(id).await;
+                all &= job["state"] == "ACTIVE" && worker_of(&job) == "cut";
+            }
+            all
+        },
+    )
     .await;
 
     ns.link(false);
@@ -170,7 +170,13 @@ async fn a_partitioned_worker_loses_its_jobs_to_another_and_comes_back() {
     tokio::time::sleep(PARTITION.saturating_sub(cut_at.elapsed())).await;
     ns.link(true);
     let back_at = Instant::now();
-    wait_until("the cut worker rejoining", Duration::from_secs(60), async || c.instance("cut").await.is_some()).await;
+    wait_until(
+        "the cut worker rejoining",
+        Duration::from_secs(60),
+        || format!("cut worker\'s log:\n{}", cut.log()),
+        async || c.instance("cut").await.is_some(),
+    )
+    .await;
     println!("the cut worker was back in the topology {:.1?} after the link came up", back_at.elapsed());
     // Whatever it still had to say about its old jobs has arrived or never will: its late
     // completions (if it sends any) are duplicates the ledger ignores.

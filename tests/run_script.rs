@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::cluster::{Cluster, Proc, BIN};
+use common::cluster::{wait_until, Cluster, Proc, BIN};
 use serde_json::json;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The processes the script said it started, killed at the end even if the test fails (they
 /// run in sessions of their own, so killing the script alone would leave them behind).
@@ -46,14 +46,6 @@ fn script(c: &Cluster, args: &[&str]) -> Command {
     cmd
 }
 
-async fn wait_for(what: &str, log: &dyn Fn() -> String, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready().await {
-        assert!(Instant::now() < deadline, "{what} did not happen within 60 s; log:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn is_gone(pid: u32) -> bool {
     // SAFETY: signal 0 only asks whether the process exists.
     unsafe { libc::kill(pid as i32, 0) != 0 }
@@ -65,9 +57,12 @@ async fn scripts_run_takes_its_options_and_a_worker_restarts_alone() {
     let port = c.port().to_string();
     let mut run = c.spawn_program("run", script(&c, &["--workers", "2", "--port", &port]));
     let log = || run_log(&c, "run");
-    wait_for("both workers joining", &log, async || {
-        c.instance("worker-1").await.is_some() && c.instance("worker-2").await.is_some()
-    })
+    wait_until(
+        "both workers joining",
+        Duration::from_secs(60),
+        || format!("log:\n{}", log()),
+        async || c.instance("worker-1").await.is_some() && c.instance("worker-2").await.is_some(),
+    )
     .await;
     let printed = log();
     assert!(printed.contains(&format!("console: http://127.0.0.1:{port}/")), "{printed}");
@@ -81,21 +76,34 @@ async fn scripts_run_takes_its_options_and_a_worker_restarts_alone() {
     let worker_1 = pids[1].1;
     // SAFETY: a signal to the worker the script started.
     unsafe { libc::kill(worker_1 as i32, libc::SIGTERM) };
-    wait_for("worker-1 exiting", &log, async || is_gone(worker_1)).await;
-    wait_for("the script reporting worker-1's exit", &log, async || {
-        log().contains("worker-1 exited; the others keep running")
-    })
+    wait_until("worker-1 exiting", Duration::from_secs(60), || format!("log:\n{}", log()), async || is_gone(worker_1))
+        .await;
+    wait_until(
+        "the script reporting worker-1's exit",
+        Duration::from_secs(60),
+        || format!("log:\n{}", log()),
+        async || log().contains("worker-1 exited; the others keep running"),
+    )
     .await;
-    wait_for("the leader seeing worker-1 leave", &log, async || c.instance("worker-1").await.is_none()).await;
+    wait_until(
+        "the leader seeing worker-1 leave",
+        Duration::from_secs(60),
+        || format!("log:\n{}", log()),
+        async || c.instance("worker-1").await.is_none(),
+    )
+    .await;
     assert!(run.is_running(), "the script stopped with worker-1; log:\n{}", log());
     assert!(!is_gone(pids[0].1) && !is_gone(pids[2].1), "the leader or worker-2 stopped too; log:\n{}", log());
 
     // Started again alone, it rejoins with its state (the same instance id) and takes jobs.
     let mut again = c.spawn_program("again", script(&c, &["worker", "worker-1"]));
     let again_log = || run_log(&c, "again");
-    wait_for("worker-1 rejoining", &again_log, async || {
-        c.instance("worker-1").await.is_some_and(|i| i["id"] == first_id)
-    })
+    wait_until(
+        "worker-1 rejoining",
+        Duration::from_secs(60),
+        || format!("log:\n{}", again_log()),
+        async || c.instance("worker-1").await.is_some_and(|i| i["id"] == first_id),
+    )
     .await;
     guard.0.extend(started(&again_log()).into_iter().map(|(_, pid)| pid));
     let job = c.submit("offloader/echo", json!({})).await;

@@ -517,3 +517,18 @@ impl Tap {
         }
     }
 }
+
+/// Polls `ok` every 100 ms until it holds; fails naming `what`, with `context()` (a log, say),
+/// after `timeout`.
+pub async fn wait_until(
+    what: &str,
+    timeout: Duration,
+    context: impl Fn() -> String,
+    mut ok: impl AsyncFnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !ok().await {
+        assert!(Instant::now() < deadline, "{what} did not happen within {timeout:?}; {}", context());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
