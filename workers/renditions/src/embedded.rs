@@ -1,8 +1,9 @@
-//! Descriptive metadata embedded in a JPEG's header segments: the XMP packet (APP1, Dublin Core
-//! title, creator, subject, rights), IPTC-IIM (APP13 Photoshop resource 0x0404: object name,
-//! by-line, keywords, copyright, caption) and the ICC profile's description (APP2). Read from
-//! the markers before the first scan, with no XML or pixel decoding: a malformed segment only
-//! leaves its fields out.
+//! Descriptive metadata embedded in an image: the XMP packet (Dublin Core title, creator,
+//! subject, rights), IPTC-IIM (object name, by-line, keywords, copyright, caption) and the ICC
+//! profile's description. Each container keeps them in its own places (a JPEG in APP1, APP13 and
+//! APP2 segments; a PNG in `iTXt` and `iCCP` chunks; a TIFF, and so a camera raw, in IFD0 tags
+//! 700, 33723/34377 and 34675) and all of them go through the same parsers here, with no XML or
+//! pixel decoding: a malformed block only leaves its fields out.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,7 @@ pub struct Iptc {
     pub caption: Option<String>,
 }
 
-/// What a JPEG's segments describe.
+/// What an image's embedded blocks describe.
 #[derive(Debug, Default)]
 pub(crate) struct Embedded {
     pub xmp: Option<Xmp>,
@@ -79,6 +80,34 @@ pub(crate) fn read_jpeg(input: &[u8]) -> Embedded {
         out.icc_profile = icc_description(&profile);
     }
     out
+}
+
+/// The PNG's `iTXt` chunk with keyword `XML:com.adobe.xmp` and its `iCCP` profile, as the `png`
+/// crate read them before the image data.
+pub(crate) fn read_png(info: &png::Info<'_>) -> Embedded {
+    let xmp = info.utf8_text.iter().find(|t| t.keyword == "XML:com.adobe.xmp").and_then(|chunk| {
+        let mut chunk = chunk.clone();
+        // A compressed packet inflates to at most 1 MiB: a text bomb costs nothing.
+        chunk.decompress_text_with_limit(1 << 20).ok()?;
+        parse_xmp(&chunk.get_text().ok()?)
+    });
+    let icc_profile = info.icc_profile.as_deref().and_then(icc_description);
+    Embedded { xmp, iptc: None, icc_profile }
+}
+
+/// IFD0 of a TIFF (or a TIFF-based camera raw): the XMP packet (tag 700), IPTC-IIM (tag 33723,
+/// else inside the Photoshop resources of tag 34377) and the ICC profile (tag 34675).
+pub(crate) fn read_tiff(input: &[u8]) -> Embedded {
+    use crate::tiff_ifd::{find, tag, Tiff};
+    let Some(tiff) = Tiff::new(input) else { return Embedded::default() };
+    let Some((entries, _)) = tiff.first_ifd().and_then(|o| tiff.ifd(o)) else { return Embedded::default() };
+    let blob = |t: u16| find(&entries, t).and_then(|e| tiff.blob(e));
+    let xmp = blob(tag::XMP).and_then(|b| parse_xmp(&String::from_utf8_lossy(&b)));
+    let iptc = blob(tag::IPTC)
+        .and_then(|b| parse_iim(&b))
+        .or_else(|| blob(tag::PHOTOSHOP).and_then(|b| photoshop_iptc(&b).and_then(parse_iim)));
+    let icc_profile = blob(tag::ICC_PROFILE).and_then(|b| icc_description(&b));
+    Embedded { xmp, iptc, icc_profile }
 }
 
 /// The (marker, payload) of each segment after SOI and before SOS.

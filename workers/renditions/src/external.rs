@@ -1,6 +1,6 @@
 //! PDFs and videos, through the programs that read them best: poppler's `pdftoppm`/`pdfinfo`
 //! and `ffmpeg`/`ffprobe` (Debian's `poppler-utils` and `ffmpeg`, installed by
-//! scripts/services). Each is run as a subprocess on a temporary copy of the input, with a time
+//! scripts/services). HEIF and AVIF use the same runner for `heif-convert` (`heif.rs`). Each is run as a subprocess on a temporary copy of the input, with a time
 //! limit (`Limits::tool_timeout_secs`) past which it is killed; what it renders (the first page,
 //! a frame from the middle) then goes through the image pipeline like any PNG.
 //!
@@ -121,14 +121,26 @@ pub(crate) fn video(
 }
 
 /// A finished program: whether it exited 0, and what it printed.
-struct Ran {
-    ok: bool,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+pub(crate) struct Ran {
+    pub ok: bool,
+    status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Ran {
+    /// Why it failed: its last line on stderr, else how it ended (e.g. killed by SIGSEGV).
+    pub fn failure(&self) -> String {
+        if String::from_utf8_lossy(&self.stderr).trim().is_empty() {
+            format!("the program ended with {}", self.status)
+        } else {
+            last_line(&self.stderr)
+        }
+    }
 }
 
 /// Runs `cmd` with its output captured, killing it past the time limit.
-fn run(cmd: &mut Command, tool: &str, package: &str, limits: &Limits) -> Result<Ran, EngineError> {
+pub(crate) fn run(cmd: &mut Command, tool: &str, package: &str, limits: &Limits) -> Result<Ran, EngineError> {
     let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             EngineError::ToolMissing { tool: tool.to_string(), package: package.to_string() }
@@ -163,10 +175,15 @@ fn run(cmd: &mut Command, tool: &str, package: &str, limits: &Limits) -> Result<
             Err(e) => return Err(io_error(&format!("waiting for {tool}"), &e)),
         }
     };
-    Ok(Ran { ok: status.success(), stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
+    Ok(Ran {
+        ok: status.success(),
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
-fn work_dir() -> Result<tempfile::TempDir, EngineError> {
+pub(crate) fn work_dir() -> Result<tempfile::TempDir, EngineError> {
     tempfile::Builder::new().prefix("offloader-engine-").tempdir().map_err(|e| io_error("a temporary directory", &e))
 }
 

@@ -8,8 +8,9 @@
 //! orientation, and makes each rendition from the previous, larger one with a SIMD Lanczos3
 //! resampler, then encodes them. PDFs (first page) and videos (a frame from the middle) are
 //! rendered by poppler's and ffmpeg's programs, run with a time limit, and then go the same way
-//! (`external.rs`). Every failure is a typed [`EngineError`]; no input makes it
-//! panic.
+//! (`external.rs`); so do HEIC and AVIF photos, decoded by libheif's `heif-convert`
+//! (`heif.rs`). Camera raws are rendered from the JPEG preview they embed (`raw.rs`). Every
+//! failure is a typed [`EngineError`]; no input makes it panic.
 //!
 //! ```no_run
 //! use offloader_renditions::{process, Limits, RenditionSpec};
@@ -26,6 +27,7 @@ mod encode;
 mod error;
 mod exif_fields;
 mod external;
+mod heif;
 mod jpeg;
 mod limits;
 pub mod media;
@@ -35,12 +37,14 @@ mod pixels;
 mod probe;
 mod psd;
 pub mod quality;
+mod raw;
 mod resize;
 mod scans;
 mod sniff;
 mod spec;
 #[doc(hidden)]
 pub mod synth;
+mod tiff_ifd;
 
 pub use embedded::{Iptc, Xmp};
 pub use error::EngineError;
@@ -81,13 +85,20 @@ pub fn encode_pixels(img: &RawImage, spec: &RenditionSpec) -> Result<Vec<u8>, En
 /// limits like [`process`] does.
 pub fn extract_metadata(input: &[u8], limits: &Limits) -> Result<Metadata, EngineError> {
     match MediaType::sniff(input, None) {
-        // Their metadata comes with the rendered page or frame, at the size of a thumbnail.
-        Some(kind) if kind == MediaType::Pdf || kind.is_video() => {
+        // Their metadata comes with the rendered page, frame or preview, at the size of a
+        // thumbnail.
+        Some(kind) if kind == MediaType::Pdf || kind.is_video() || rendered_for_metadata(kind) => {
             let thumb = [RenditionSpec::new("metadata", 48, 48, Format::Png)];
             process(input, &thumb, limits).map(|out| out.metadata)
         }
         _ => probe::probe(input, limits),
     }
+}
+
+/// HEIF (decoded by a program, at full size) and camera raws (from their preview): their
+/// metadata is read on the way to a rendered image.
+fn rendered_for_metadata(kind: MediaType) -> bool {
+    matches!(kind, MediaType::Heic | MediaType::Avif | MediaType::CameraRaw(_))
 }
 
 /// Produce the metadata and every rendition of `specs` from an encoded image.
@@ -103,12 +114,16 @@ pub fn process_with(
     tuning: &Tuning,
 ) -> Result<Output, EngineError> {
     limits.check_input_size(input)?;
-    match MediaType::sniff(input, None) {
+    let (metadata, images) = match MediaType::sniff(input, None) {
         Some(MediaType::Pdf) => return external::pdf(input, specs, limits, tuning),
         Some(kind) if kind.is_video() => return external::video(input, kind, specs, limits, tuning),
-        _ => {}
-    }
-    let (metadata, images) = render_with(input, specs, limits, tuning)?;
+        Some(MediaType::Heic) => heif::render(input, ImageFormat::Heic, specs, limits, tuning)?,
+        Some(MediaType::Avif) => heif::render(input, ImageFormat::Avif, specs, limits, tuning)?,
+        _ => match raw::sniff(input) {
+            Some(format) => raw::render(input, format, specs, limits, tuning)?,
+            None => render_with(input, specs, limits, tuning)?,
+        },
+    };
     let renditions = specs
         .iter()
         .zip(images)

@@ -4,7 +4,8 @@
 //!
 //! The magic bytes decide; the file name only breaks a tie the bytes leave open: an ISO-BMFF
 //! file with a generic brand (`isom`) named `.mov` is QuickTime, an EBML file without a readable
-//! DocType named `.webm` is WebM, a TIFF container named `.dng` is a DNG. A name never makes a
+//! DocType named `.webm` is WebM, a TIFF container named `.dng` whose bytes do not already say
+//! DNG is a DNG. A name never makes a
 //! file something its bytes are not: a text file named `a.jpg` is not sniffed as anything.
 
 /// How many leading bytes [`sniff_mime`] needs to decide every case it knows.
@@ -34,7 +35,8 @@ pub enum MediaType {
     Heic,
     /// AV1 image (`avif`, `avis` brands).
     Avif,
-    /// A TIFF-based camera raw (DNG, CR2, NEF, ARW...), told from TIFF by its name only.
+    /// A TIFF-based camera raw (DNG, CR2, NEF, ARW), told from TIFF by its bytes (CR2's marker,
+    /// DNG's version tag, a Nikon or Sony maker with SubIFDs) or else by its name.
     CameraRaw(&'static str),
 }
 
@@ -101,6 +103,9 @@ impl MediaType {
         } else if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
             MediaType::WebP
         } else if starts(b"II*\0") || starts(b"MM\0*") {
+            if let Some(raw) = crate::raw::sniff(head) {
+                return Some(MediaType::CameraRaw(raw.mime_type()));
+            }
             match ext {
                 Some("dng") => MediaType::CameraRaw("image/x-adobe-dng"),
                 Some("cr2") => MediaType::CameraRaw("image/x-canon-cr2"),

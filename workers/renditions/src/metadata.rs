@@ -27,6 +27,18 @@ pub enum ImageFormat {
     /// A WebM video.
     #[serde(rename = "webm")]
     WebM,
+    /// A HEIF image with HEVC inside (iPhone photos), decoded by libheif's `heif-convert`.
+    Heic,
+    /// A HEIF image with AV1 inside, decoded by libheif's `heif-convert`.
+    Avif,
+    /// Adobe's Digital Negative (rendered from its embedded JPEG preview).
+    Dng,
+    /// A Canon raw (rendered from its embedded JPEG preview).
+    Cr2,
+    /// A Nikon raw (rendered from its embedded JPEG preview).
+    Nef,
+    /// A Sony raw (rendered from its embedded JPEG preview).
+    Arw,
 }
 
 impl ImageFormat {
@@ -45,6 +57,12 @@ impl ImageFormat {
             ImageFormat::QuickTime => "video/quicktime",
             ImageFormat::Matroska => "video/x-matroska",
             ImageFormat::WebM => "video/webm",
+            ImageFormat::Heic => "image/heic",
+            ImageFormat::Avif => "image/avif",
+            ImageFormat::Dng => "image/x-adobe-dng",
+            ImageFormat::Cr2 => "image/x-canon-cr2",
+            ImageFormat::Nef => "image/x-nikon-nef",
+            ImageFormat::Arw => "image/x-sony-arw",
         }
     }
 
@@ -63,6 +81,12 @@ impl ImageFormat {
             ImageFormat::QuickTime => "quicktime",
             ImageFormat::Matroska => "matroska",
             ImageFormat::WebM => "webm",
+            ImageFormat::Heic => "heic",
+            ImageFormat::Avif => "avif",
+            ImageFormat::Dng => "dng",
+            ImageFormat::Cr2 => "cr2",
+            ImageFormat::Nef => "nef",
+            ImageFormat::Arw => "arw",
         }
     }
 }
@@ -105,13 +129,14 @@ pub struct Metadata {
     pub orientation: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exif: Option<ExifData>,
-    /// Dublin Core fields of the XMP packet (JPEG APP1).
+    /// Dublin Core fields of the XMP packet (JPEG APP1, PNG iTXt, TIFF tag 700).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xmp: Option<crate::embedded::Xmp>,
-    /// Basic IPTC-IIM fields (JPEG APP13).
+    /// Basic IPTC-IIM fields (JPEG APP13, TIFF tag 33723 or 34377).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iptc: Option<crate::embedded::Iptc>,
-    /// The embedded ICC profile's description, e.g. `sRGB IEC61966-2.1` (JPEG APP2).
+    /// The embedded ICC profile's description, e.g. `sRGB IEC61966-2.1` (JPEG APP2, PNG iCCP,
+    /// TIFF tag 34675).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icc_profile: Option<String>,
     /// A PDF's document information (from `pdfinfo`).
@@ -120,6 +145,11 @@ pub struct Metadata {
     /// A video's stream information (from `ffprobe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoInfo>,
+    /// Where the rendered pixels came from when not from the image itself: `embedded` for a
+    /// camera raw rendered from the JPEG preview it carries (`width`/`height` and `stored_*`
+    /// are then the preview's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }
 
 /// What `pdfinfo` says of a PDF. `width`/`height` of the [`Metadata`] are then the rendered

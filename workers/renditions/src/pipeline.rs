@@ -40,7 +40,18 @@ pub fn render_with(
     limits: &Limits,
     tuning: &Tuning,
 ) -> Result<(Metadata, Vec<RawImage>), EngineError> {
-    let metadata = probe::probe(input, limits)?;
+    render_probed(input, probe::probe(input, limits)?, specs, limits, tuning)
+}
+
+/// [`render_with`] from metadata already read (and perhaps adjusted: a camera raw's preview
+/// takes the raw's orientation, a HEIF's decoded image has its rotation already applied).
+pub(crate) fn render_probed(
+    input: &[u8],
+    metadata: Metadata,
+    specs: &[RenditionSpec],
+    limits: &Limits,
+    tuning: &Tuning,
+) -> Result<(Metadata, Vec<RawImage>), EngineError> {
     for spec in specs {
         validate(spec)?;
     }

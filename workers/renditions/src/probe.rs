@@ -15,9 +15,10 @@ use crate::{EngineError, Limits};
 pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineError> {
     limits.check_input_size(input)?;
     let format = sniff(input)?;
+    let mut embedded = crate::embedded::Embedded::default();
     let header = match format {
         ImageFormat::Jpeg => jpeg_header(input, limits)?,
-        ImageFormat::Png => png_header(input, limits)?,
+        ImageFormat::Png => png_header(input, limits, &mut embedded)?,
         ImageFormat::Psd => psd_header(input)?,
         other => image_header(input, other, limits)?,
     };
@@ -29,11 +30,11 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
     let orientation = exif.as_ref().and_then(|e| e.orientation).unwrap_or(1);
     let (width, height) =
         if transposes(orientation) { (header.height, header.width) } else { (header.width, header.height) };
-    let embedded = if format == ImageFormat::Jpeg {
-        crate::embedded::read_jpeg(input)
-    } else {
-        crate::embedded::Embedded::default()
-    };
+    match format {
+        ImageFormat::Jpeg => embedded = crate::embedded::read_jpeg(input),
+        ImageFormat::Tiff => embedded = crate::embedded::read_tiff(input),
+        _ => {}
+    }
     Ok(Metadata {
         format,
         mime_type: format.mime_type().to_string(),
@@ -51,6 +52,7 @@ pub(crate) fn probe(input: &[u8], limits: &Limits) -> Result<Metadata, EngineErr
         icc_profile: embedded.icc_profile,
         document: None,
         video: None,
+        preview: None,
     })
 }
 
@@ -75,12 +77,13 @@ fn jpeg_header(input: &[u8], limits: &Limits) -> Result<Header, EngineError> {
 }
 
 /// PNG headers are read with the `png` crate directly: it stops after IHDR and the chunks
-/// before IDAT, so a bomb's compressed pixels are never touched.
-fn png_header(input: &[u8], limits: &Limits) -> Result<Header, EngineError> {
-    let mut dec = png::Decoder::new(Cursor::new(input));
-    dec.set_ignore_text_chunk(true);
+/// before IDAT, so a bomb's compressed pixels are never touched. The XMP (`iTXt`) and ICC
+/// (`iCCP`) chunks met on the way go to `embedded`.
+fn png_header(input: &[u8], limits: &Limits, embedded: &mut crate::embedded::Embedded) -> Result<Header, EngineError> {
+    let dec = png::Decoder::new(Cursor::new(input));
     let reader = dec.read_info().map_err(|e| from_png(e, limits.max_alloc))?;
     let info = reader.info();
+    *embedded = crate::embedded::read_png(info);
     let has_trns = info.trns.is_some();
     let (color_type, has_alpha) = match info.color_type {
         png::ColorType::Grayscale => (ColorType::Gray, has_trns),
@@ -112,14 +115,18 @@ fn image_header(input: &[u8], format: ImageFormat, limits: &Limits) -> Result<He
 
 pub(crate) fn image_format(f: ImageFormat) -> image::ImageFormat {
     match f {
-        // Never read by the `image` crate: `process` hands documents and videos to their
+        // Never read by the `image` crate: `process` hands documents, videos and HEIF to their
         // programs, and Photoshop files to `psd.rs`.
         ImageFormat::Pdf
         | ImageFormat::Mp4
         | ImageFormat::QuickTime
         | ImageFormat::Matroska
         | ImageFormat::WebM
+        | ImageFormat::Heic
+        | ImageFormat::Avif
         | ImageFormat::Psd => image::ImageFormat::Png,
+        // Camera raws are rendered from their JPEG preview (`raw.rs`); as TIFF only if asked.
+        ImageFormat::Dng | ImageFormat::Cr2 | ImageFormat::Nef | ImageFormat::Arw => image::ImageFormat::Tiff,
         ImageFormat::Jpeg => image::ImageFormat::Jpeg,
         ImageFormat::Png => image::ImageFormat::Png,
         ImageFormat::Gif => image::ImageFormat::Gif,

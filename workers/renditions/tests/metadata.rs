@@ -139,3 +139,40 @@ fn xmp_iptc_and_the_icc_profile_name_come_from_a_jpegs_segments() {
     .expect("renditions");
     assert_eq!(out.renditions.len(), 4);
 }
+
+#[test]
+fn xmp_and_the_icc_profile_name_come_from_a_pngs_chunks_and_a_tiffs_tags_too() {
+    use offloader_renditions::synth::{described_png, described_tiff, Description};
+    let d = Description {
+        title: "Beach & sea",
+        creator: "Ada Lovelace",
+        keywords: &["beach", "été"],
+        rights: "© 2024 Ada",
+        icc_name: "Adobe RGB (1998)",
+    };
+    let rgb: Vec<u8> = (0..64 * 48 * 3).map(|i| (i % 251) as u8).collect();
+    let png_input = described_png(&png(&rgb, 64, 48, image::ExtendedColorType::Rgb8), &d);
+    let tiff_input = described_tiff(64, 48, &d);
+    for (input, format) in [(png_input, ImageFormat::Png), (tiff_input, ImageFormat::Tiff)] {
+        let out = process(&input, &RenditionSpec::aem_defaults(), &Limits::default())
+            .unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        let m = &out.metadata;
+        assert_eq!(m.format, format);
+        let xmp = m.xmp.as_ref().unwrap_or_else(|| panic!("{format:?}: xmp"));
+        assert_eq!(xmp.title.as_deref(), Some("Beach & sea"));
+        assert_eq!(xmp.creator, ["Ada Lovelace"]);
+        assert_eq!(xmp.subject, ["beach", "été"]);
+        assert_eq!(xmp.rights.as_deref(), Some("© 2024 Ada"));
+        assert_eq!(m.icc_profile.as_deref(), Some("Adobe RGB (1998)"), "{format:?}");
+        assert_eq!(out.renditions.len(), 4);
+        assert_eq!(extract_metadata(&input, &Limits::default()).as_ref(), Ok(m));
+    }
+    // IPTC-IIM has a TIFF tag (33723); PNG has no standard place for it.
+    let m = extract_metadata(&described_tiff(64, 48, &d), &Limits::default()).expect("tiff");
+    let iptc = m.iptc.expect("iptc");
+    assert_eq!(
+        (iptc.object_name.as_deref(), iptc.keywords.as_slice()),
+        (Some("Beach & sea"), &["beach".to_string(), "été".to_string()][..])
+    );
+    assert_eq!(iptc.copyright.as_deref(), Some("© 2024 Ada"));
+}
