@@ -292,3 +292,115 @@ async fn xmp_iptc_and_the_icc_profile_name_land_in_the_assets_metadata() {
     assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
     finish(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heic_avif_camera_raws_and_described_pngs_and_tiffs_get_renditions_and_their_metadata() {
+    use offloader_renditions::synth::{
+        camera_raw, described_jpeg, described_png, described_tiff, heif_enc, two_colour_jpeg, Description, RawKind,
+    };
+    let mut c = Cluster::new().await;
+    c.start_leader(&[]).await;
+    let mut worker = c.start_worker("w1", &[]).await;
+
+    // iPhone-like photos: HEIC (HEVC) and AVIF made by libheif's heif-enc from a described JPEG.
+    let jpeg = described_jpeg(&two_colour_jpeg(640, 480), "Harbour", "Ada Lovelace", &["boats"], "© Ada", "Display P3");
+    let heic = heif_enc(&jpeg, false).unwrap_or_else(|e| panic!("{e}"));
+    let avif = heif_enc(&jpeg, true).unwrap_or_else(|e| panic!("{e}"));
+    for (path, bytes, mime, format) in [
+        ("/content/dam/phone/IMG_0001.HEIC", heic.clone(), "image/heic", "heic"),
+        ("/content/dam/phone/IMG_0002.avif", avif, "image/avif", "avif"),
+    ] {
+        let outcome = c.put_asset(path, bytes).await;
+        assert_eq!(outcome["mime_type"], mime, "{outcome}");
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        let m = &asset["metadata"];
+        assert_eq!(m["format"], format, "{asset}");
+        assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(640), Some(480)), "{asset}");
+        assert_eq!(m["xmp"]["title"], "Harbour", "{asset}");
+        assert_eq!(m["icc_profile"], "Display P3", "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg"), (640, 480), "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    }
+
+    // Camera raws (synthesized containers, see synth::camera_raw): the embedded preview, turned
+    // by the raw's orientation, and the raw's EXIF.
+    let preview = two_colour_jpeg(1200, 800);
+    for (name, kind, mime, format) in [
+        ("DSC_0001.NEF", RawKind::Nef, "image/x-nikon-nef", "nef"),
+        ("IMG_0001.CR2", RawKind::Cr2, "image/x-canon-cr2", "cr2"),
+        ("L1000001.DNG", RawKind::Dng, "image/x-adobe-dng", "dng"),
+        ("DSC00001.ARW", RawKind::Arw, "image/x-sony-arw", "arw"),
+    ] {
+        let path = format!("/content/dam/raw/{name}");
+        let outcome = c.put_asset(&path, camera_raw(kind, &preview, 6)).await;
+        assert_eq!(outcome["mime_type"], mime, "{outcome}");
+        let asset = c.asset_when_processed(&path, PROCESSED_WITHIN).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        let m = &asset["metadata"];
+        assert_eq!((m["format"].as_str(), m["preview"].as_str()), (Some(format), Some("embedded")), "{asset}");
+        assert_eq!((m["width"].as_u64(), m["height"].as_u64()), (Some(800), Some(1200)), "{asset}");
+        assert!(m["exif"]["model"].as_str().is_some_and(|s| !s.is_empty()), "{asset}");
+        assert_eq!(rendition_size(&asset, "cq5dam.web.1280.1280.jpeg"), (800, 1200), "{asset}");
+        assert_eq!(asset["renditions"].as_array().map(Vec::len), Some(4), "{asset}");
+    }
+
+    // XMP (and IPTC, ICC) from a PNG's chunks and a TIFF's tags.
+    let d = Description {
+        title: "Beach & sea",
+        creator: "Ada Lovelace",
+        keywords: &["beach", "été"],
+        rights: "© 2024 Ada",
+        icc_name: "Adobe RGB (1998)",
+    };
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 7]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    for (path, bytes, format) in [
+        ("/content/dam/described/a.png", described_png(&png.into_inner(), &d), "png"),
+        ("/content/dam/described/b.tif", described_tiff(64, 48, &d), "tiff"),
+    ] {
+        c.put_asset(path, bytes).await;
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
+        assert_eq!(asset["job"]["state"], "SUCCEEDED", "{asset}\nworker log:\n{}", worker.log());
+        let m = &asset["metadata"];
+        assert_eq!(m["format"], format, "{asset}");
+        assert_eq!(m["xmp"]["title"], "Beach & sea", "{asset}");
+        assert_eq!(m["xmp"]["subject"], serde_json::json!(["beach", "été"]), "{asset}");
+        assert_eq!(m["xmp"]["rights"], "© 2024 Ada", "{asset}");
+        assert_eq!(m["icc_profile"], "Adobe RGB (1998)", "{asset}");
+        if format == "tiff" {
+            assert_eq!(m["iptc"]["object_name"], "Beach & sea", "{asset}");
+        }
+    }
+
+    // Broken ones: the reason on the asset, the job not retried, the worker up.
+    let mut no_preview = offloader_renditions::synth::TiffWriter::new(false);
+    no_preview.ifd(vec![
+        offloader_renditions::synth::TiffWriter::ascii(0x010F, "Leica Camera AG"),
+        (0xC612, 1, 4, vec![1, 4, 0, 0]),
+    ]);
+    let nef = camera_raw(RawKind::Nef, &preview, 1);
+    let cut = nef.windows(preview.len()).position(|w| w == preview.as_slice()).expect("preview") + preview.len() / 2;
+    for (path, bytes, label, words) in [
+        ("/content/dam/broken/half.heic", heic[..heic.len() / 2].to_vec(), "SourceCorrupt", "heic"),
+        (
+            "/content/dam/broken/sensor-only.dng",
+            no_preview.finish(),
+            "SourceUnsupported",
+            "without an embedded JPEG preview",
+        ),
+        ("/content/dam/broken/cut.nef", nef[..cut].to_vec(), "SourceCorrupt", "jpeg"),
+    ] {
+        c.put_asset(path, bytes).await;
+        let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
+        assert_eq!(asset["job"]["state"], "ERROR", "{asset}");
+        let error = asset["job"]["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with(&format!("{label}: {path}")) && error.contains(words), "{path}: {asset}");
+        let job = c.job(asset["job"]["id"].as_str().unwrap_or_default()).await;
+        assert_eq!(job["result"]["status"], "CANCEL", "{job}");
+    }
+    assert!(worker.is_running(), "the worker died; log:\n{}", worker.log());
+    finish(c).await;
+}
