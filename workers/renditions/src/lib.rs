@@ -119,7 +119,7 @@ pub fn process_with(
         Some(kind) if kind.is_video() => return external::video(input, kind, specs, limits, tuning),
         Some(MediaType::Heic) => heif::render(input, ImageFormat::Heic, specs, limits, tuning)?,
         Some(MediaType::Avif) => heif::render(input, ImageFormat::Avif, specs, limits, tuning)?,
-        _ => match raw::sniff(input) {
+        _ => match media::camera_raw(input) {
             Some(format) => raw::render(input, format, specs, limits, tuning)?,
             None => render_with(input, specs, limits, tuning)?,
         },

@@ -8,6 +8,9 @@
 //! DNG is a DNG. A name never makes a
 //! file something its bytes are not: a text file named `a.jpg` is not sniffed as anything.
 
+use crate::metadata::ImageFormat;
+use crate::tiff_ifd::{find, tag, Tiff};
+
 /// How many leading bytes [`sniff_mime`] needs to decide every case it knows.
 pub const SNIFF_LEN: usize = 4096;
 
@@ -103,7 +106,7 @@ impl MediaType {
         } else if starts(b"RIFF") && head.get(8..12) == Some(b"WEBP") {
             MediaType::WebP
         } else if starts(b"II*\0") || starts(b"MM\0*") {
-            if let Some(raw) = crate::raw::sniff(head) {
+            if let Some(raw) = camera_raw(head) {
                 return Some(MediaType::CameraRaw(raw.mime_type()));
             }
             match ext {
@@ -140,6 +143,31 @@ fn extension(name: &str) -> Option<String> {
     let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let (stem, ext) = file.rsplit_once('.')?;
     (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_ascii_lowercase())
+}
+
+/// The raw kind a TIFF container is, from its bytes alone: CR2 by its `CR` marker at byte 8,
+/// DNG by the DNGVersion tag in IFD0, NEF and ARW by their maker (`NIKON`, `SONY`) together
+/// with SubIFDs in IFD0 (where their sensor data lives; a scanner's plain TIFF has none).
+/// `None` for anything else, including a plain TIFF.
+pub(crate) fn camera_raw(head: &[u8]) -> Option<ImageFormat> {
+    let tiff = Tiff::new(head)?;
+    if head.starts_with(b"II*\0") && head.get(8..10) == Some(b"CR") {
+        return Some(ImageFormat::Cr2);
+    }
+    let (entries, _) = tiff.ifd(tiff.first_ifd()?)?;
+    if find(&entries, tag::DNG_VERSION).is_some() {
+        return Some(ImageFormat::Dng);
+    }
+    // Only a TIFF with SubIFDs can be a NEF or an ARW.
+    find(&entries, tag::SUB_IFDS)?;
+    let make = find(&entries, tag::MAKE).and_then(|e| tiff.text(e))?.to_ascii_uppercase();
+    if make.starts_with("NIKON") {
+        Some(ImageFormat::Nef)
+    } else if make.starts_with("SONY") {
+        Some(ImageFormat::Arw)
+    } else {
+        None
+    }
 }
 
 /// `%PDF-` at the start, or within the first KiB as the PDF specification allows.

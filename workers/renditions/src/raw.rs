@@ -18,32 +18,6 @@ use crate::pixels::{transposes, RawImage};
 use crate::tiff_ifd::{find, tag, Tiff, MAX_IFDS};
 use crate::{EngineError, Limits, RenditionSpec, Tuning};
 
-/// The raw kind a TIFF container is, from its bytes alone: CR2 by its `CR` marker at byte 8,
-/// DNG by the DNGVersion tag in IFD0, NEF and ARW by their maker (`NIKON`, `SONY`) together
-/// with SubIFDs in IFD0 (where their sensor data lives; a scanner's plain TIFF has none).
-/// `None` for anything else, including a plain TIFF.
-pub(crate) fn sniff(head: &[u8]) -> Option<ImageFormat> {
-    let tiff = Tiff::new(head)?;
-    if head.starts_with(b"II*\0") && head.get(8..10) == Some(b"CR") {
-        return Some(ImageFormat::Cr2);
-    }
-    let (entries, _) = tiff.ifd(tiff.first_ifd()?)?;
-    if find(&entries, tag::DNG_VERSION).is_some() {
-        return Some(ImageFormat::Dng);
-    }
-    if find(&entries, tag::SUB_IFDS).is_none() {
-        return None;
-    }
-    let make = find(&entries, tag::MAKE).and_then(|e| tiff.text(e))?.to_ascii_uppercase();
-    if make.starts_with("NIKON") {
-        Some(ImageFormat::Nef)
-    } else if make.starts_with("SONY") {
-        Some(ImageFormat::Arw)
-    } else {
-        None
-    }
-}
-
 /// The largest usable JPEG preview of a raw, with its header.
 pub(crate) fn largest_preview(input: &[u8]) -> Option<(&[u8], JpegHeader)> {
     let tiff = Tiff::new(input)?;

@@ -194,7 +194,7 @@ pub fn icc_profile(name: &str) -> Vec<u8> {
     desc.extend((name.len() as u32 + 1).to_be_bytes());
     desc.extend(name.as_bytes());
     desc.push(0);
-    while desc.len() % 4 != 0 {
+    while !desc.len().is_multiple_of(4) {
         desc.push(0);
     }
     let mut icc = vec![0u8; 128];

@@ -113,20 +113,10 @@ impl<'a> Tiff<'a> {
 
     /// An entry's value as unsigned numbers (BYTE, SHORT, LONG or IFD types), inline or not.
     pub fn numbers(&self, e: &Entry) -> Vec<u32> {
-        let (size, read): (usize, fn(&Self, &[u8]) -> u32) = match e.kind {
-            1 | 7 => (1, |_, b| u32::from(b[0])),
-            3 => (2, |t, b| {
-                let b = [b[0], b[1]];
-                u32::from(if t.little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
-            }),
-            4 | 13 => (4, |t, b| {
-                let b = [b[0], b[1], b[2], b[3]];
-                if t.little {
-                    u32::from_le_bytes(b)
-                } else {
-                    u32::from_be_bytes(b)
-                }
-            }),
+        let size = match e.kind {
+            1 | 7 => 1,
+            3 => 2,
+            4 | 13 => 4,
             _ => return Vec::new(),
         };
         // At most 4096 numbers: strip tables of previews are short; a huge count is garbage.
@@ -140,7 +130,23 @@ impl<'a> Tiff<'a> {
                 None => return Vec::new(),
             }
         };
-        bytes.chunks_exact(size).take(count).map(|c| read(self, c)).collect()
+        let little = self.little;
+        bytes
+            .chunks_exact(size)
+            .take(count)
+            .map(|c| match *c {
+                [b] => u32::from(b),
+                [a, b] => u32::from(if little { u16::from_le_bytes([a, b]) } else { u16::from_be_bytes([a, b]) }),
+                [a, b, c, d] => {
+                    if little {
+                        u32::from_le_bytes([a, b, c, d])
+                    } else {
+                        u32::from_be_bytes([a, b, c, d])
+                    }
+                }
+                _ => 0,
+            })
+            .collect()
     }
 
     /// An entry's raw bytes whatever its type (for UNDEFINED/BYTE/LONG-typed blobs such as XMP
