@@ -86,8 +86,9 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_MAX_MEMORY", default_value = "1GiB", value_parser = parse_bytes)]
     max_memory: u64,
 
-    /// Longest one call of an external program (pdftoppm, pdfinfo, ffmpeg, ffprobe) may run
-    /// for a PDF or a video before it is killed and the asset refused (SourceTimeout).
+    /// Longest one call of an external program (pdftoppm, pdfinfo, ffmpeg, ffprobe,
+    /// heif-convert) may run for a PDF, a video or a HEIC/AVIF photo before it is killed and the
+    /// asset refused (SourceTimeout).
     #[arg(long, env = "OFFLOADER_MAX_TOOL_TIME", default_value = "60s", value_parser = parse_duration)]
     max_tool_time: Duration,
 

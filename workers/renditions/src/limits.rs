@@ -22,8 +22,8 @@ pub struct Limits {
     /// own working memory. An image that cannot be decoded within it is refused before the
     /// allocation.
     pub max_alloc: u64,
-    /// Longest an external program (`pdftoppm`, `pdfinfo`, `ffmpeg`, `ffprobe`) may run for one
-    /// call, in seconds; past it the program is killed and the input refused.
+    /// Longest an external program (`pdftoppm`, `pdfinfo`, `ffmpeg`, `ffprobe`, `heif-convert`)
+    /// may run for one call, in seconds; past it the program is killed and the input refused.
     pub tool_timeout_secs: u64,
 }
 
