@@ -398,6 +398,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_tiffs_tags_and_photoshop_resources() {
+        use crate::synth::TiffWriter;
+        let block = iim();
+        let mut resources = b"8BIM\x04\x04\0\0".to_vec();
+        resources.extend((block.len() as u32).to_be_bytes());
+        resources.extend(&block);
+        let mut w = TiffWriter::new(false);
+        w.ifd(vec![
+            (700, 1, XMP.len() as u32, XMP.as_bytes().to_vec()),
+            TiffWriter::undefined(34377, &resources),
+            TiffWriter::undefined(34675, &icc("Generic Gray")),
+        ]);
+        let e = read_tiff(&w.finish());
+        assert_eq!(e.xmp.and_then(|x| x.title).as_deref(), Some("Beach & sea"));
+        assert_eq!(e.iptc.map(|i| i.keywords), Some(vec!["beach".to_string(), "été".to_string()]), "from 34377");
+        assert_eq!(e.icc_profile.as_deref(), Some("Generic Gray"));
+        assert!(read_tiff(b"II*\0\xFF\xFF\xFF\x7F").xmp.is_none(), "IFD0 out of bounds: nothing, no panic");
+    }
+
+    #[test]
     fn segments_of_a_jpeg() {
         let mut jpeg = vec![0xFF, 0xD8];
         let mut app = |marker: u8, payload: &[u8]| {

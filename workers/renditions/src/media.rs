@@ -298,6 +298,30 @@ mod tests {
     }
 
     #[test]
+    fn camera_raws_from_their_bytes() {
+        use crate::synth::TiffWriter;
+        let tiff = |cr2: bool, entries: Vec<crate::synth::TiffEntry>| {
+            let mut w = TiffWriter::new(cr2);
+            w.ifd(entries);
+            w.finish()
+        };
+        assert_eq!(sniff_mime(&tiff(true, vec![]), None), Some("image/x-canon-cr2"));
+        let dng = tiff(false, vec![(0xC612, 1, 4, vec![1, 4, 0, 0])]);
+        assert_eq!(sniff_mime(&dng, Some("a.tif")), Some("image/x-adobe-dng"));
+        let nikon = |sub_ifds: bool| {
+            let mut e = vec![TiffWriter::ascii(0x010F, "NIKON CORPORATION")];
+            if sub_ifds {
+                e.push(TiffWriter::long(0x014A, 8));
+            }
+            tiff(false, e)
+        };
+        assert_eq!(sniff_mime(&nikon(true), None), Some("image/x-nikon-nef"));
+        assert_eq!(sniff_mime(&nikon(false), None), Some("image/tiff"), "a scanner's TIFF");
+        let sony = tiff(false, vec![TiffWriter::ascii(0x010F, "SONY"), TiffWriter::long(0x014A, 8)]);
+        assert_eq!(sniff_mime(&sony, None), Some("image/x-sony-arw"));
+    }
+
+    #[test]
     fn a_name_only_breaks_ties() {
         assert_eq!(sniff_mime(b"II*\0\x08\0\0\0", Some("IMG_1.DNG")), Some("image/x-adobe-dng"));
         assert_eq!(sniff_mime(b"II*\0\x08\0\0\0", Some("scan.tif")), Some("image/tiff"));
