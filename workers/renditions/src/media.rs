@@ -5,8 +5,8 @@
 //! The magic bytes decide; the file name only breaks a tie the bytes leave open: an ISO-BMFF
 //! file with a generic brand (`isom`) named `.mov` is QuickTime, an EBML file without a readable
 //! DocType named `.webm` is WebM, a TIFF container named `.dng` whose bytes do not already say
-//! DNG is a DNG. A name never makes a
-//! file something its bytes are not: a text file named `a.jpg` is not sniffed as anything.
+//! which raw it is is a DNG. A name never makes a file something its bytes are not: a text file
+//! named `a.jpg` is not sniffed as anything.
 
 use crate::metadata::ImageFormat;
 use crate::tiff_ifd::{find, tag, Tiff};
