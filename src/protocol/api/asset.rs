@@ -88,6 +88,10 @@ pub struct IngestOutcome {
     /// The workflow model it started.
     #[serde(default)]
     pub workflow: Option<String>,
+    /// The processing profile whose renditions the workflow adds (the one applied to the
+    /// asset's nearest folder that has one, when any of its renditions is for the asset's type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     #[serde(default)]
     pub job: Option<StartedJob>,
     /// Why the workflow could not start.
