@@ -135,6 +135,7 @@ async fn profiles_add_their_renditions_to_the_folders_they_are_applied_to() {
         let asset = c.asset_when_processed(path, PROCESSED_WITHIN).await;
         assert_eq!(asset["job"]["state"], "SUCCEEDED", "{path}: {asset}\nworker log:\n{}", worker.log());
         assert_eq!(names(&asset), expected(extra), "{path}");
+        assert_eq!(asset["job"]["profile"].as_str().unwrap_or(""), profile, "the asset says which profile: {asset}");
     }
     check_rendition(&c, "/content/dam/a/x.jpg", "web.webp", ImageFormat::WebP, (200, 150)).await;
     check_rendition(&c, "/content/dam/a/x.jpg", "anim.gif", ImageFormat::Gif, (100, 75)).await;
