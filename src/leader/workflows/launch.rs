@@ -119,9 +119,15 @@ mod tests {
         let mut launcher = Launchers::defaults().list()[0].clone();
         launcher.workflow = DAM_UPDATE_ASSET.into();
         let path = AssetPath::parse("/content/dam/a.jpg").unwrap();
-        let Launch::Local(job) = workflow_job(&launcher, &models, &path, original(&path), None).unwrap() else {
+        let profile = crate::protocol::ProcessingProfile { name: "p".into(), renditions: Vec::new(), fpo: true }
+            .for_asset("image/jpeg");
+        let Launch::Local(job) = workflow_job(&launcher, &models, &path, original(&path), profile).unwrap() else {
             panic!("dam/update_asset has no offload step")
         };
+        assert_eq!(
+            job.properties[PROFILE_PROPERTY]["name"], "p",
+            "the leader's own run makes the profile's renditions too"
+        );
         assert_eq!(job.topic.as_str(), LOCAL_TOPIC);
         assert_eq!(job.max_attempts, Some(1));
         assert_eq!(job.properties[WORKFLOW_LAUNCHED_BY], DAM_UPDATE_ASSET);
