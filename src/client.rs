@@ -14,10 +14,11 @@
 //! ```
 
 use crate::protocol::api::{
-    DeadLetterList, DeadLetterView, IngestOutcome, InstanceView, JobList, JobRecord, NewSchedule, RemovedJobs,
-    ReplayedDeadLetters, RetriedJobs, Schedule, ScheduleList, StatsReport, TopicsReport, TopologyReport,
+    DeadLetterList, DeadLetterView, FolderProfile, IngestOutcome, InstanceView, JobList, JobRecord, NewSchedule,
+    ProfileList, RemovedJobs, RemovedProfile, ReplayedDeadLetters, ResolvedProfile, RetriedJobs, Schedule,
+    ScheduleList, StatsReport, TopicsReport, TopologyReport,
 };
-use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, Properties};
+use crate::protocol::{AssetPath, BlobRef, JobId, PayloadEntry, ProcessingProfile, Properties};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -185,16 +186,58 @@ impl LeaderClient {
 
     /// `/api/assets/<asset path>[/renditions/<name>]`, each segment percent-encoded.
     fn asset_url(&self, path: &AssetPath, rendition: Option<&str>) -> Result<reqwest::Url, ClientError> {
-        let bad = |why: &str| ClientError::Setup(format!("the leader URL {}: {why}", self.base));
-        let mut url = reqwest::Url::parse(&self.url("/api/assets")).map_err(|_| bad("not a URL"))?;
-        {
-            let mut segs = url.path_segments_mut().map_err(|_| bad("it cannot have a path"))?;
-            segs.extend(path.as_str().trim_start_matches('/').split('/'));
-            if let Some(name) = rendition {
-                segs.extend(["renditions", name]);
-            }
+        let mut segments: Vec<&str> = path.as_str().trim_start_matches('/').split('/').collect();
+        if let Some(name) = rendition {
+            segments.extend(["renditions", name]);
         }
+        self.segments_url("/api/assets", &segments)
+    }
+
+    /// `base` followed by `segments`, each percent-encoded.
+    fn segments_url(&self, base: &str, segments: &[&str]) -> Result<reqwest::Url, ClientError> {
+        let bad = |why: &str| ClientError::Setup(format!("the leader URL {}: {why}", self.base));
+        let mut url = reqwest::Url::parse(&self.url(base)).map_err(|_| bad("not a URL"))?;
+        url.path_segments_mut().map_err(|_| bad("it cannot have a path"))?.extend(segments);
         Ok(url)
+    }
+
+    /// Every processing profile and every folder one is applied to.
+    pub async fn profiles(&self) -> Result<ProfileList, ClientError> {
+        self.send(self.http.get(self.url("/api/profiles"))).await
+    }
+
+    pub async fn profile(&self, name: &str) -> Result<ProcessingProfile, ClientError> {
+        self.send(self.http.get(self.segments_url("/api/profiles", &[name])?)).await
+    }
+
+    /// Creates or replaces profile `name` with `profile` (a JSON object, checked by the leader).
+    pub async fn put_profile(&self, name: &str, profile: &Value) -> Result<ProcessingProfile, ClientError> {
+        self.send(self.http.put(self.segments_url("/api/profiles", &[name])?).json(profile)).await
+    }
+
+    /// Removes a profile and takes it off its folders.
+    pub async fn remove_profile(&self, name: &str) -> Result<RemovedProfile, ClientError> {
+        self.send(self.http.delete(self.segments_url("/api/profiles", &[name])?)).await
+    }
+
+    fn folder_url(&self, folder: &AssetPath) -> Result<reqwest::Url, ClientError> {
+        let segments: Vec<&str> = folder.as_str().trim_start_matches('/').split('/').collect();
+        self.segments_url("/api/folder-profiles", &segments)
+    }
+
+    /// The profile that holds for a folder (or an asset path), and the folder it is applied to.
+    pub async fn folder_profile(&self, folder: &AssetPath) -> Result<ResolvedProfile, ClientError> {
+        self.send(self.http.get(self.folder_url(folder)?)).await
+    }
+
+    /// Applies profile `name` to `folder` and everything below it.
+    pub async fn apply_profile(&self, folder: &AssetPath, name: &str) -> Result<FolderProfile, ClientError> {
+        self.send(self.http.put(self.folder_url(folder)?).json(&json!({ "profile": name }))).await
+    }
+
+    /// Takes the profile off `folder`.
+    pub async fn unapply_profile(&self, folder: &AssetPath) -> Result<FolderProfile, ClientError> {
+        self.send(self.http.delete(self.folder_url(folder)?)).await
     }
 
     /// Registers a blob already in the datastore as the original of `path`.

@@ -473,6 +473,53 @@ mod suite {
         h.finish().await;
     }
 
+    pub async fn profiles_resolve_to_the_nearest_folder_and_leave_with_their_folders(h: Harness) {
+        use offloader::leader::assets::ProfileStore;
+        use offloader::protocol::ProcessingProfile;
+        let store = ProfileStore::new(h.ledger.clone());
+        let profile = |name: &str| ProcessingProfile { name: name.into(), renditions: vec![], fpo: true };
+        let path = |p: &str| AssetPath::parse(p).unwrap();
+        assert!(store.put(profile("web")).await.unwrap(), "new");
+        assert!(!store.put(profile("web")).await.unwrap(), "replaced");
+        assert!(store.put(profile("deep")).await.unwrap());
+        assert!(store.put(ProcessingProfile { fpo: false, ..profile("bad") }).await.is_err(), "validated");
+        store.apply(path("/content/dam/a"), "web".into()).await.unwrap();
+        store.apply(path("/content/dam/a/b"), "deep".into()).await.unwrap();
+        assert!(store.apply(path("/content/dam/c"), "nope".into()).await.is_err(), "only existing profiles apply");
+
+        // Another leader on the same ledger sees the same.
+        let other = ProfileStore::new(h.reopen().await);
+        let held = |r: offloader::protocol::api::ResolvedProfile| (r.folder, r.profile.map(|p| p.name));
+        assert_eq!(
+            held(other.resolve(path("/content/dam/a/b/c/x.jpg"), false).await.unwrap()),
+            (Some("/content/dam/a/b".into()), Some("deep".into()))
+        );
+        assert_eq!(
+            held(other.resolve(path("/content/dam/ab/x.jpg"), false).await.unwrap()),
+            (None, None),
+            "a prefix of a name is not a folder"
+        );
+        assert_eq!(held(other.resolve(path("/content/dam/a/b"), true).await.unwrap()).1.as_deref(), Some("deep"));
+        assert_eq!(held(other.resolve(path("/content/dam/a/b"), false).await.unwrap()).1.as_deref(), Some("web"));
+        let list = other.list().await.unwrap();
+        let names: Vec<&str> = list.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!((names, list.folders.len()), (vec!["deep", "web"], 2));
+
+        let (removed, folders) = store.remove("deep".into()).await.unwrap().unwrap();
+        assert_eq!((removed.name.as_str(), folders), ("deep", vec!["/content/dam/a/b".to_owned()]));
+        assert!(store.remove("deep".into()).await.unwrap().is_none());
+        assert_eq!(
+            held(store.resolve(path("/content/dam/a/b/c/x.jpg"), false).await.unwrap()).1.as_deref(),
+            Some("web"),
+            "the folder above holds again"
+        );
+        assert!(store.unapply(path("/content/dam/a")).await.unwrap().is_some());
+        assert!(store.unapply(path("/content/dam/a")).await.unwrap().is_none());
+        assert_eq!(held(store.resolve(path("/content/dam/a/x.jpg"), false).await.unwrap()), (None, None));
+        drop(other);
+        h.finish().await;
+    }
+
     pub async fn the_topic_list_and_the_id_survive_a_reopen(h: Harness) {
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
         h.ledger.add_topic("a/b".parse().unwrap()).await.unwrap();
@@ -513,6 +560,7 @@ on_both_engines!(
     jobs_are_found_as_sling_finds_them,
     statistics_count_per_topic_and_retention_purges_only_old_final_jobs,
     a_schedule_fires_once_per_due_time_across_reopens,
+    profiles_resolve_to_the_nearest_folder_and_leave_with_their_folders,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

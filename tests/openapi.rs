@@ -236,6 +236,50 @@ async fn every_answer_matches_the_served_openapi_document() {
     api.call(Method::GET, "/api/launchers", http.get(c.url("/api/launchers"))).await;
     api.call(Method::GET, "/api/models", http.get(c.url("/api/models"))).await;
 
+    // Processing profiles: put (new, replaced, refused), read, apply to a folder, resolve,
+    // take off, remove.
+    let one = "/api/profiles/{name}";
+    let web = json!({"renditions": [{"name": "web.webp", "format": "webp", "width": 200, "height": 200,
+        "include_mime_types": ["image/*"]}], "fpo": true});
+    let (status, _) = api.call(Method::PUT, one, http.put(c.url("/api/profiles/web")).json(&web)).await;
+    assert_eq!(status, 201);
+    let (status, _) = api.call(Method::PUT, one, http.put(c.url("/api/profiles/web")).json(&web)).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        api.call(Method::PUT, one, http.put(c.url("/api/profiles/bad")).json(&json!({"renditions": []}))).await;
+    assert_eq!(status, 400);
+    api.call(Method::GET, one, http.get(c.url("/api/profiles/web"))).await;
+    let (status, _) = api.call(Method::GET, one, http.get(c.url("/api/profiles/none"))).await;
+    assert_eq!(status, 404);
+    let folder = "/api/folder-profiles/{path}";
+    let apply = json!({"profile": "web"});
+    let (status, _) =
+        api.call(Method::PUT, folder, http.put(c.url("/api/folder-profiles/content/dam/web")).json(&apply)).await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            folder,
+            http.put(c.url("/api/folder-profiles/content/dam/x")).json(&json!({"profile": "none"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, resolved) =
+        api.call(Method::GET, folder, http.get(c.url("/api/folder-profiles/content/dam/web/a/b"))).await;
+    assert_eq!(resolved["folder"], "/content/dam/web", "{resolved}");
+    let (_, list) = api.call(Method::GET, "/api/profiles", http.get(c.url("/api/profiles"))).await;
+    assert_eq!(list["folders"][0]["profile"], "web", "{list}");
+    let (status, _) =
+        api.call(Method::DELETE, folder, http.delete(c.url("/api/folder-profiles/content/dam/web"))).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        api.call(Method::DELETE, folder, http.delete(c.url("/api/folder-profiles/content/dam/web"))).await;
+    assert_eq!(status, 404);
+    let (status, _) = api.call(Method::DELETE, one, http.delete(c.url("/api/profiles/web"))).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::DELETE, one, http.delete(c.url("/api/profiles/web"))).await;
+    assert_eq!(status, 404);
+
     // Topology: the report, a live change confirmed by the worker, an unknown instance.
     api.call(Method::GET, "/api/topics", http.get(c.url("/api/topics"))).await;
     let (_, topology) = api.call(Method::GET, "/api/topology", http.get(c.url("/api/topology"))).await;

@@ -617,3 +617,44 @@ fn other_malformed_values_are_rejected() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].starts_with("at /topic: "), "{}", errs[0]);
 }
+
+#[test]
+fn job_profiles_conform_and_bad_ones_do_not() {
+    use offloader::protocol::profile::JOB_PROFILE_SCHEMA;
+    use offloader::protocol::workflow::ImageFormat;
+    use offloader::protocol::{ProcessingProfile, ProfileRendition};
+    let r = |name: &str, format, quality| ProfileRendition {
+        name: name.into(),
+        format,
+        width: 10_000,
+        height: 200,
+        quality,
+        include_mime_types: vec!["image/*".into()],
+        exclude_mime_types: vec!["image/gif".into()],
+    };
+    let profile = ProcessingProfile {
+        name: "web".into(),
+        renditions: vec![
+            r("a.webp", ImageFormat::Webp, None),
+            r("a.gif", ImageFormat::Gif, None),
+            r("a.jpg", ImageFormat::Jpeg, Some(70)),
+        ],
+        fpo: true,
+    };
+    profile.validate().unwrap();
+    let v = serde_json::to_value(profile.for_asset("image/png").unwrap()).unwrap();
+    assert_eq!(v["renditions"].as_array().map(Vec::len), Some(4), "{v}");
+    assert_valid(JOB_PROFILE_SCHEMA, &v);
+    let mut bad = v.clone();
+    bad["schema"] = "offloader.job-profile.v2".into();
+    assert_invalid(JOB_PROFILE_SCHEMA, &bad);
+    let mut bad = v.clone();
+    bad["renditions"][0]["width"] = 10_001.into();
+    assert_invalid(JOB_PROFILE_SCHEMA, &bad);
+    let mut bad = v.clone();
+    bad["renditions"][0]["format"] = "tiff".into();
+    assert_invalid(JOB_PROFILE_SCHEMA, &bad);
+    let mut bad = v;
+    bad["folder"] = "/content/dam".into();
+    assert_invalid(JOB_PROFILE_SCHEMA, &bad);
+}

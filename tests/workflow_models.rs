@@ -22,7 +22,8 @@ fn builtin_models_conform() {
 #[test]
 fn a_minimal_hand_written_model_conforms_and_parses() {
     let v = json!({"id": "acme/thumbs", "version": 1, "title": "Thumbs", "steps": [
-        {"type": "renditions", "renditions": [{"name": "t.webp", "width": 10, "height": 10, "format": "webp"}]}
+        {"type": "renditions", "renditions": [{"name": "t.webp", "width": 10, "height": 10, "format": "webp"},
+            {"name": "t.gif", "width": 10, "height": 10, "format": "gif"}]}
     ]});
     assert_valid(WORKFLOW_MODEL_SCHEMA, &v);
     WorkflowModel::from_json(v.to_string().as_bytes()).unwrap();
@@ -36,8 +37,9 @@ fn what_the_code_refuses_the_schema_refuses() {
         rendition(json!({"name": "..", "width": 1, "height": 1, "format": "png"})),
         rendition(json!({"name": "a/b", "width": 1, "height": 1, "format": "png"})),
         rendition(json!({"name": "x", "width": 0, "height": 1, "format": "png"})),
-        rendition(json!({"name": "x", "width": 1, "height": 1, "format": "gif"})),
+        rendition(json!({"name": "x", "width": 1, "height": 1, "format": "tiff"})),
         rendition(json!({"name": "x", "width": 1, "height": 1, "format": "png", "quality": 80})),
+        rendition(json!({"name": "x", "width": 1, "height": 1, "format": "gif", "quality": 80})),
         rendition(json!({"name": "x", "width": 1, "height": 1, "format": "jpeg", "quality": 101})),
         base(json!({"type": "offload"})),
         base(json!({"type": "offload", "model": "dam/update_asset", "topic": "a/../b"})),

@@ -5,6 +5,7 @@ mod dead;
 mod ingest;
 mod jobs;
 mod leader;
+mod profiles;
 mod schedules;
 mod settings;
 mod shutdown;
@@ -63,6 +64,10 @@ enum Command {
     /// Read an asset, download one of its renditions, or run its workflow again.
     #[command(subcommand)]
     Asset(assets::Command),
+    /// Processing profiles: renditions added to the standard ones for the assets of a folder
+    /// and everything below it (list, show, put, apply, unapply, which, remove).
+    #[command(subcommand)]
+    Profiles(profiles::Command),
     /// List the workflow launchers the leader runs.
     Launchers(assets::LaunchersArgs),
     /// Inspect, replay or discard dead letters (messages nobody could act on).
@@ -93,6 +98,7 @@ pub fn main() -> ExitCode {
             Command::Topology(args) => topology::run(&cli.global, args).await,
             Command::Ingest(args) => ingest::run(&cli.global, args).await,
             Command::Asset(cmd) => assets::run(&cli.global, cmd).await,
+            Command::Profiles(cmd) => profiles::run(&cli.global, cmd).await,
             Command::Launchers(args) => assets::launchers(&cli.global, args).await,
             Command::Dead(cmd) => dead::run(&cli.global, cmd).await,
         }

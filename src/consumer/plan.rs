@@ -4,6 +4,7 @@
 //! on a leader processing locally alike. It knows the protocol and the engine, nothing of
 //! queues, stores or processes.
 
+use crate::protocol::profile::JobProfile;
 use crate::protocol::workflow::{ImageFormat, Rendition, Step, WorkflowModel};
 use crate::protocol::Properties;
 use offloader_renditions::{EngineError, Format, Limits, RenditionSpec};
@@ -20,6 +21,9 @@ pub enum PlanError {
     /// The model hands its work to yet another process; running it here would loop.
     #[error("model {0} offloads again; it cannot run in this process")]
     OffloadsAgain(String),
+    /// Two renditions would be stored at one path.
+    #[error("processing profile {profile}: rendition {name:?} is already one of the model's")]
+    ProfileClash { profile: String, name: String },
 }
 
 /// What a model asks of the engine: the renditions, in order, and whether to keep metadata.
@@ -58,6 +62,18 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    /// Adds a processing profile's renditions after the model's, so the standard renditions
+    /// come first whatever the profile says.
+    pub fn with_profile(mut self, profile: &JobProfile) -> Result<Plan, PlanError> {
+        for r in &profile.renditions {
+            if self.specs.iter().any(|s| s.name == r.name) {
+                return Err(PlanError::ProfileClash { profile: profile.name.clone(), name: r.name.clone() });
+            }
+            self.specs.push(spec(r));
+        }
+        Ok(self)
     }
 
     /// How many renditions the plan makes.
@@ -128,6 +144,7 @@ fn spec(r: &Rendition) -> RenditionSpec {
         ImageFormat::Png => Format::Png,
         ImageFormat::Jpeg => Format::Jpeg { quality: r.quality.unwrap_or(offloader_renditions::DEFAULT_JPEG_QUALITY) },
         ImageFormat::Webp => Format::WebP,
+        ImageFormat::Gif => Format::Gif,
     };
     RenditionSpec::new(r.name.clone(), r.width, r.height, format)
 }
@@ -154,6 +171,37 @@ mod tests {
         assert_eq!(sizes["cq5dam.thumbnail.48.48.png"], json!({"width": 48, "height": 24}));
         assert_eq!(sizes["cq5dam.web.1280.1280.jpeg"], json!({"width": 400, "height": 200}), "never upscaled");
         assert_eq!(done.renditions.len(), 4);
+    }
+
+    #[test]
+    fn a_profile_adds_renditions_in_its_formats_after_the_models() {
+        let profile = crate::protocol::ProcessingProfile {
+            name: "web".into(),
+            renditions: vec![crate::protocol::ProfileRendition {
+                name: "small.gif".into(),
+                format: ImageFormat::Gif,
+                width: 100,
+                height: 100,
+                quality: None,
+                include_mime_types: Vec::new(),
+                exclude_mime_types: Vec::new(),
+            }],
+            fpo: true,
+        }
+        .for_asset("image/png")
+        .unwrap();
+        let plan = Plan::of(&dam_update_asset()).unwrap().with_profile(&profile).unwrap();
+        let done = plan.run(&png(400, 200), &Limits::default()).unwrap();
+        let names: Vec<&str> = done.renditions.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names[4..], ["small.gif", "cq5dam.fpo.jpeg"]);
+        assert!(done.renditions[4].bytes.starts_with(b"GIF8"));
+        assert_eq!((done.renditions[4].width, done.renditions[4].height), (100, 50));
+        assert_eq!(done.renditions[5].mime_type, "image/jpeg");
+
+        let mut clash = profile.clone();
+        clash.renditions[0].name = "cq5dam.thumbnail.48.48.png".into();
+        let e = Plan::of(&dam_update_asset()).unwrap().with_profile(&clash).unwrap_err();
+        assert!(e.to_string().contains("already one of the model's"), "{e}");
     }
 
     #[test]

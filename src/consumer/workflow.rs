@@ -7,8 +7,8 @@
 //!
 //! It reads the job's [`OffloadingJob`] contract, resolves the model (the definition the job
 //! carries, else this process's copy of the named model and version), fetches the input at the
-//! input payload path by reference, runs the model's steps with the renditions engine on a
-//! blocking thread, stores every rendition content-addressed under the output payload folder,
+//! input payload path by reference, runs the model's steps, and the renditions of the processing
+//! profile the job carries, with the renditions engine on a blocking thread, stores every rendition content-addressed under the output payload folder,
 //! and hands back the properties the leader's asset repository reads: `metadata` and
 //! `renditions` (pixel sizes), and the model it ran when the job asks for it ("Add Model To
 //! Output").
@@ -89,6 +89,15 @@ impl JobConsumer for WorkflowConsumer {
         let plan = match Plan::of(&model) {
             Ok(p) => p,
             Err(e) => return JobResult::cancel(e.to_string()),
+        };
+        // The processing profile of the asset's folder, resolved by the leader: its renditions
+        // are made with the model's, in the same decode.
+        let plan = match &contract.profile {
+            Some(profile) => match plan.with_profile(profile) {
+                Ok(p) => p,
+                Err(e) => return JobResult::cancel(e.to_string()),
+            },
+            None => plan,
         };
         let input = match contract.input(&job.inputs) {
             Ok(i) => i,

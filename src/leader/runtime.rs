@@ -1,7 +1,7 @@
 //! The leader process: the ledger, the reply poller, the republisher, local workflows, the
 //! watch folder, the announcements and the HTTP API, started together and stopped together.
 
-use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, WatchConfig};
+use super::assets::{watch, AssetProjection, AssetRepository, Ingestor, ProfileStore, WatchConfig};
 use super::cluster::{claim_cluster, run_while_elected, ClaimError};
 use super::http::{router, ApiState};
 use super::jobs::{
@@ -213,7 +213,8 @@ pub async fn start(
         }));
     }
     let repo = AssetRepository::new(ledger.clone());
-    let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers, local });
+    let profiles = ProfileStore::new(ledger.clone());
+    let ingestor = Arc::new(Ingestor { repo, jobs: jobs.clone(), models, launchers, profiles, local });
 
     let pause = config.poll_interval.unwrap_or_else(|| poll_interval(&ingestor.models, &ingestor.launchers));
     tracing::info!(poll_interval_ms = pause.as_millis() as u64, "reply poller pause between drains");

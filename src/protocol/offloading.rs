@@ -19,9 +19,11 @@
 //! | `offloading.input.payload` | comma-separated asset paths the job reads; each is one of the job's inputs |
 //! | `offloading.output.payload` | comma-separated paths where the outputs are applied (`<asset>/jcr:content/renditions`) |
 //! | `offloading.workflow.launched_by` | the leader-side model that started the job (`dam/update_asset_offloading`) |
+//! | `offloading.profile` | the processing profile's renditions for this asset, made besides the model's ([`JobProfile`]) |
 
 use super::asset_path::AssetPath;
 use super::job::{PayloadEntry, Properties};
+use super::profile::JobProfile;
 use super::workflow::WorkflowModel;
 use serde_json::Value;
 
@@ -37,6 +39,9 @@ pub const WORKFLOW_MODEL_OUTPUT: &str = "offloading.workflow.model.output";
 pub const WORKFLOW_PAYLOAD: &str = "offloading.workflow.payload";
 /// The leader-side model that started the job.
 pub const WORKFLOW_LAUNCHED_BY: &str = "offloading.workflow.launched_by";
+/// The processing profile's renditions for the asset ([`JobProfile`], an object with its own
+/// schema id), added to the model's renditions.
+pub const PROFILE_PROPERTY: &str = "offloading.profile";
 /// AEM's property naming the repository paths a job reads (comma-separated).
 pub const INPUT_PAYLOAD: &str = "offloading.input.payload";
 /// AEM's property naming the repository paths a job writes back (comma-separated).
@@ -76,6 +81,8 @@ pub struct OffloadingJob {
     pub output_payload: Vec<String>,
     /// The leader-side model that started the job.
     pub launched_by: Option<String>,
+    /// The processing profile of the asset's folder: renditions made besides the model's.
+    pub profile: Option<JobProfile>,
 }
 
 impl OffloadingJob {
@@ -91,6 +98,7 @@ impl OffloadingJob {
             output_payload: vec![payload.renditions_dir()],
             payload,
             launched_by: None,
+            profile: None,
         }
     }
 
@@ -133,6 +141,15 @@ impl OffloadingJob {
                 Some(m)
             }
         };
+        let profile = match properties.get(PROFILE_PROPERTY) {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let invalid = |reason: String| OffloadingError::Invalid { property: PROFILE_PROPERTY, reason };
+                let p: JobProfile = serde_json::from_value(v.clone()).map_err(|e| invalid(e.to_string()))?;
+                p.validate().map_err(|e| invalid(e.to_string()))?;
+                Some(p)
+            }
+        };
         let list = |name: &'static str| -> Result<Vec<String>, OffloadingError> {
             Ok(match properties.get(name) {
                 None | Some(Value::Null) => Vec::new(),
@@ -173,6 +190,7 @@ impl OffloadingJob {
             input_payload,
             output_payload,
             launched_by: text(WORKFLOW_LAUNCHED_BY)?,
+            profile,
         })
     }
 
@@ -197,6 +215,10 @@ impl OffloadingJob {
         p.insert(OUTPUT_PAYLOAD.into(), joined(self.output_payload.iter().map(String::as_str).collect()).into());
         if let Some(l) = &self.launched_by {
             p.insert(WORKFLOW_LAUNCHED_BY.into(), l.clone().into());
+        }
+        if let Some(profile) = &self.profile {
+            // Plain data always serializes.
+            p.insert(PROFILE_PROPERTY.into(), serde_json::to_value(profile).unwrap_or(Value::Null));
         }
         p
     }
@@ -237,7 +259,12 @@ mod tests {
     fn round_trips_through_properties_with_aems_names() {
         let mut job = OffloadingJob::new(&dam_update_asset(), true, asset());
         job.launched_by = Some("dam/update_asset_offloading".into());
+        job.profile =
+            crate::protocol::profile::ProcessingProfile { name: "print".into(), renditions: Vec::new(), fpo: true }
+                .for_asset("image/jpeg");
         let p = job.to_properties();
+        assert_eq!(p[PROFILE_PROPERTY]["schema"], crate::protocol::profile::JOB_PROFILE_SCHEMA);
+        assert_eq!(p[PROFILE_PROPERTY]["renditions"][0]["name"], "cq5dam.fpo.jpeg");
         assert_eq!(p[WORKFLOW_MODEL], DAM_UPDATE_ASSET);
         assert_eq!(p[INPUT_PAYLOAD], "/content/dam/a.jpg");
         assert_eq!(p[OUTPUT_PAYLOAD], "/content/dam/a.jpg/jcr:content/renditions");
@@ -284,5 +311,8 @@ mod tests {
         assert!(
             bad(json!({WORKFLOW_MODEL: "m", WORKFLOW_PAYLOAD: "/a", INPUT_PAYLOAD: "/a,b"})).contains(INPUT_PAYLOAD)
         );
+        let profile = |schema: &str| json!({WORKFLOW_MODEL: "m", WORKFLOW_PAYLOAD: "/a", PROFILE_PROPERTY: {"schema": schema, "name": "p", "renditions": []}});
+        assert!(bad(profile("offloader.job-profile.v2")).contains("v2"));
+        assert!(OffloadingJob::from_properties(profile("offloader.job-profile.v1").as_object().unwrap()).is_ok());
     }
 }

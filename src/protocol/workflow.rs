@@ -125,11 +125,14 @@ pub struct Rendition {
 }
 
 /// Output encoding of a rendition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
     Png,
     Jpeg,
+    /// The first frame, in a palette of at most 256 colours.
+    Gif,
+    /// Lossless.
     Webp,
 }
 
@@ -138,6 +141,7 @@ impl ImageFormat {
         match self {
             ImageFormat::Png => "image/png",
             ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Gif => "image/gif",
             ImageFormat::Webp => "image/webp",
         }
     }
@@ -218,9 +222,9 @@ impl WorkflowModel {
                             (ImageFormat::Jpeg, Some(q)) if !(1..=100).contains(&q) => {
                                 return Err(invalid(format!("rendition {:?}: quality must be 1..=100", r.name)));
                             }
-                            (ImageFormat::Png | ImageFormat::Webp, Some(_)) => {
+                            (ImageFormat::Png | ImageFormat::Gif | ImageFormat::Webp, Some(_)) => {
                                 return Err(invalid(format!(
-                                    "rendition {:?}: quality applies to jpeg only (png and webp are lossless)",
+                                    "rendition {:?}: quality applies to jpeg only (png, gif and webp are lossless)",
                                     r.name
                                 )));
                             }
@@ -351,7 +355,7 @@ mod tests {
         assert!(bad(r("../x", json!({}))).contains("single path segment"));
         assert!(bad(r("x", json!({"quality": 50}))).contains("jpeg only"));
         assert!(bad(r("x", json!({"format": "jpeg", "quality": 0}))).contains("1..=100"));
-        assert!(bad(r("x", json!({"format": "gif"}))).contains("gif"));
+        assert!(bad(r("x", json!({"format": "tiff"}))).contains("tiff"));
         assert!(bad(json!({"id": "a/../b", "version": 1, "title": "t", "steps": [{"type": "metadata"}]}))
             .contains("model id"));
         assert!(bad(json!({"id": "a", "version": 1, "title": "t", "steps": []})).contains("at least one step"));

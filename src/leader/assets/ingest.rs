@@ -6,6 +6,7 @@
 //! matching launcher start its workflow. The asset is recorded even when no launcher matches or
 //! the workflow cannot start; the outcome (and the asset) says why.
 
+use super::profiles::ProfileStore;
 use super::repository::AssetRepository;
 use crate::leader::jobs::{JobError, JobManager};
 use crate::leader::ledger::LedgerError;
@@ -31,6 +32,8 @@ pub struct Ingestor {
     pub jobs: Arc<JobManager>,
     pub models: Arc<ModelRegistry>,
     pub launchers: Arc<Launchers>,
+    /// The processing profiles whose renditions a workflow adds for the asset's folder.
+    pub profiles: ProfileStore,
     /// Runs models without an offload step on the leader; `None` when the leader has no
     /// datastore to read originals from and write renditions to.
     pub local: Option<Arc<LocalRunner>>,
@@ -52,6 +55,7 @@ impl Ingestor {
             mime_type: mime_type.clone(),
             launcher: None,
             workflow: None,
+            profile: None,
             job: None,
             workflow_error: None,
         };
@@ -68,7 +72,8 @@ impl Ingestor {
     }
 
     /// Runs the asset's workflow again on the original it has, though its bytes did not change
-    /// (AEM's *Reprocess Assets*): a new model, a fixed engine, a failed run. The launcher is the
+    /// (AEM's *Reprocess Assets*): a new model, a fixed engine, a failed run, a changed
+    /// processing profile (the one its folder has now applies). The launcher is the
     /// one an *asset modified* event picks, else the one for *asset created*. `None` when there
     /// is no asset at `path`.
     pub async fn reprocess(&self, path: AssetPath) -> Result<Option<IngestOutcome>, IngestError> {
@@ -80,6 +85,7 @@ impl Ingestor {
             mime_type: asset.mime_type.clone(),
             launcher: None,
             workflow: None,
+            profile: None,
             job: None,
             workflow_error: None,
         };
@@ -105,8 +111,11 @@ impl Ingestor {
         let Some(launcher) = self.launchers.find(event, path.as_str(), &mime_type) else { return Ok(out) };
         out.launcher = Some(launcher.id.clone());
         out.workflow = Some(launcher.workflow.clone());
+        // The profile as it is now: a job in flight keeps the one it was started with.
+        let profile = self.profiles.resolve(path.clone(), false).await?.profile.and_then(|p| p.for_asset(&mime_type));
+        out.profile = profile.as_ref().map(|p| p.name.clone());
         let original = PayloadEntry { path: path.as_str().into(), blob: blob.clone(), mime_type: Some(mime_type) };
-        let started = match workflow_job(launcher, &self.models, &path, original) {
+        let started = match workflow_job(launcher, &self.models, &path, original, profile) {
             Ok(Launch::Offload(new)) => self.jobs.add_job(new).await.map_err(IngestError::from),
             Ok(Launch::Local(new)) => match &self.local {
                 Some(local) => local.start(new).await.map_err(IngestError::from),
@@ -117,7 +126,7 @@ impl Ingestor {
         match started {
             Ok(rec) => {
                 self.repo.attach_job(path.clone(), blob.sha256.clone(), launcher.workflow.clone(), &rec).await?;
-                tracing::info!(asset = %path, job = %rec.id, topic = %rec.topic, launcher = %launcher.id, "workflow job created");
+                tracing::info!(asset = %path, job = %rec.id, topic = %rec.topic, launcher = %launcher.id, profile = ?out.profile, "workflow job created");
                 out.job = Some(StartedJob { id: rec.id, topic: rec.topic, state: rec.state });
             }
             Err(IngestError::Unlaunchable(e)) => {

@@ -21,6 +21,8 @@
 //! - the completion property `metadata`, when a JSON object, replaces the asset's metadata;
 //! - `offloading.workflow.model` and `.version`, when the worker returned them ("Add Model To
 //!   Output"), record which model made the renditions;
+//! - the name of the processing profile the job carried (`offloading.profile`) is the asset
+//!   job's `profile`, so the asset says which profile made its extra renditions;
 //! - any other output is kept as one of the asset's `other_outputs` (e.g. a test consumer's
 //!   echo), so nothing a worker produced is silently dropped.
 //!
@@ -111,7 +113,7 @@ impl AssetRepository {
         workflow: String,
         rec: &JobRecord,
     ) -> Result<(), LedgerError> {
-        let (id, state) = (rec.id, rec.state);
+        let (id, state, profile) = (rec.id, rec.state, profile_of(rec));
         self.ledger
             .update_doc(KIND, path.to_string(), move |current| {
                 let Some(current) = current else { return Ok((None, ())) };
@@ -127,6 +129,7 @@ impl AssetRepository {
                     error: None,
                     model: None,
                     model_version: None,
+                    profile,
                 });
                 Ok((Some(encode(&asset)?), ()))
             })
@@ -155,6 +158,7 @@ impl AssetRepository {
                     error: Some(error),
                     model: None,
                     model_version: None,
+                    profile: None,
                 });
                 Ok((Some(encode(&asset)?), ()))
             })
@@ -261,6 +265,11 @@ pub enum ResolveError {
 /// module documentation for the contract).
 pub struct AssetProjection;
 
+/// The name of the processing profile a workflow job carries.
+fn profile_of(rec: &JobRecord) -> Option<String> {
+    OffloadingJob::from_properties(&rec.properties).ok()?.profile.map(|p| p.name)
+}
+
 #[async_trait::async_trait(?Send)]
 impl Projection for AssetProjection {
     /// Only database errors are errors: whatever a worker sent that does not fit is ignored,
@@ -288,6 +297,7 @@ impl Projection for AssetProjection {
             error: None,
             model: None,
             model_version: None,
+            profile: contract.profile.as_ref().map(|p| p.name.clone()),
         };
         if rec.state == JobState::Succeeded {
             apply_results(&mut asset, &contract, rec);

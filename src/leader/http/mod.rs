@@ -1,5 +1,5 @@
-//! The leader's HTTP API: jobs, assets, topology and topics, dead letters, metrics; and the web
-//! console at `/` ([`console`]), a page that uses nothing but this API.
+//! The leader's HTTP API: jobs, assets and processing profiles, topology and topics, dead letters,
+//! metrics; and the web console at `/` ([`console`]), a page that uses nothing but this API.
 //!
 //! Bound to 127.0.0.1 by default. One error shape for every answer ([`error`]), one token
 //! check for every route ([`auth`]); the handlers only translate between HTTP and the leader's
@@ -14,6 +14,7 @@ pub mod error;
 mod events;
 mod jobs;
 mod openapi;
+mod profiles;
 mod schedules;
 mod stats;
 mod topics;
@@ -60,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(dead_letters::routes())
         .merge(stats::routes())
         .merge(schedules::routes())
+        .merge(profiles::routes())
         .merge(console::routes())
         .merge(events::routes())
         .route("/metrics", get(metrics))

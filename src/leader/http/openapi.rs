@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, dead_letters, events, jobs, schedules, stats, topics};
+use super::{assets, dead_letters, events, jobs, profiles, schedules, stats, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,6 +39,13 @@ answer is `{\"error\": \"...\"}`."
         assets::reprocess_asset,
         assets::launchers,
         assets::models,
+        profiles::list_profiles,
+        profiles::get_profile,
+        profiles::put_profile,
+        profiles::remove_profile,
+        profiles::folder_profile,
+        profiles::apply_profile,
+        profiles::unapply_profile,
         topics::topology,
         topics::topics,
         topics::change_topic,

@@ -627,6 +627,10 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    async fn delete_doc(&mut self, kind: &str, key: &str) -> Result<bool, LedgerError> {
+        Ok(self.execute("DELETE FROM docs WHERE kind = $1 AND key = $2", &[&kind, &key]).await? > 0)
+    }
+
     async fn docs(
         &mut self,
         kind: &str,

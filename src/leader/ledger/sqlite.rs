@@ -633,6 +633,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn delete_doc(&mut self, kind: &str, key: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.prepare_cached("DELETE FROM docs WHERE kind = ?1 AND key = ?2")?.execute(params![kind, key])? > 0)
+    }
+
     async fn docs(
         &mut self,
         kind: &str,

@@ -72,6 +72,8 @@ pub trait Tx {
     /// A document, locked for change until the transaction ends.
     async fn doc(&mut self, kind: &str, key: &str) -> Result<Option<Value>, LedgerError>;
     async fn put_doc(&mut self, kind: &str, key: &str, doc: &Value) -> Result<(), LedgerError>;
+    /// Whether there was one to delete.
+    async fn delete_doc(&mut self, kind: &str, key: &str) -> Result<bool, LedgerError>;
     /// Documents of `kind` whose key starts with `prefix`, in key order, after `after`.
     async fn docs(
         &mut self,

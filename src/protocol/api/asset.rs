@@ -49,6 +49,10 @@ pub struct AssetJob {
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<u32>,
+    /// The processing profile whose renditions the job adds, when it carries one: which
+    /// profile made the asset's extra renditions, even after the profile changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// An asset: its original, what the workflow extracted and produced, and the job that did it.
@@ -88,6 +92,10 @@ pub struct IngestOutcome {
     /// The workflow model it started.
     #[serde(default)]
     pub workflow: Option<String>,
+    /// The processing profile whose renditions the workflow adds (the one applied to the
+    /// asset's nearest folder that has one, when any of its renditions is for the asset's type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     #[serde(default)]
     pub job: Option<StartedJob>,
     /// Why the workflow could not start.

@@ -9,6 +9,7 @@
 mod asset;
 mod dead_letter;
 mod job_record;
+mod profile;
 mod schedule;
 mod stats;
 mod topics;
@@ -19,6 +20,7 @@ pub use asset::{
 };
 pub use dead_letter::{DeadLetterList, DeadLetterView, FailedReplay, ReplayedDeadLetters, DEAD_LETTER_PREVIEW_BYTES};
 pub use job_record::{JobCount, JobEvent, JobList, JobRecord, RemovedJobs, RetriedJobs, WorkerRef};
+pub use profile::{ApplyProfile, FolderProfile, ProfileList, RemovedProfile, ResolvedProfile};
 pub use schedule::{NewSchedule, Schedule, ScheduleList};
 pub use stats::{JobStatistics, SeriesBucket, StatsReport, StatsSeries, TopicRate};
 pub use topics::{QueueView, TopicsReport};

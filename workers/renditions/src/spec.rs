@@ -14,6 +14,9 @@ pub enum Format {
     /// Lossless WebP (keeps alpha).
     #[serde(rename = "webp")]
     WebP,
+    /// GIF: one frame, quantized to a palette of at most 256 colours (NeuQuant); alpha becomes
+    /// one transparent palette entry.
+    Gif,
 }
 
 /// JPEG quality of AEM's web rendition.
@@ -30,6 +33,7 @@ impl Format {
             Format::Png => "image/png",
             Format::Jpeg { .. } => "image/jpeg",
             Format::WebP => "image/webp",
+            Format::Gif => "image/gif",
         }
     }
 
@@ -39,6 +43,7 @@ impl Format {
             Format::Png => "png",
             Format::Jpeg { .. } => "jpeg",
             Format::WebP => "webp",
+            Format::Gif => "gif",
         }
     }
 }
