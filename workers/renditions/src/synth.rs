@@ -232,7 +232,8 @@ pub fn described_png(png: &[u8], d: &Description<'_>) -> Vec<u8> {
     out
 }
 
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+/// Appends one PNG chunk (length, type, data, CRC-32) to `out`; tests that hand-make PNGs use it too.
+pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend((data.len() as u32).to_be_bytes());
     let start = out.len();
     out.extend(kind);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use image::{ImageEncoder, RgbImage};
+use offloader_renditions::synth::png_chunk;
 use offloader_renditions::{encode_pixels, Format, Layout, RawImage, RenditionSpec};
 
 /// Deterministic xorshift, so every run sees the same "random" images.
@@ -204,25 +205,6 @@ pub fn with_exif(jpeg: &[u8], e: &Exif) -> Vec<u8> {
     out
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-}
-
 /// LSB-first bit writer for a hand-made deflate stream.
 struct Bits {
     out: Vec<u8>,
@@ -278,8 +260,8 @@ pub fn png_bomb(side: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&side.to_be_bytes());
     ihdr.extend_from_slice(&side.to_be_bytes());
     ihdr.extend_from_slice(&[1, 0, 0, 0, 0]); // 1 bit, grayscale, deflate, no filter, no interlace
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(&mut png, b"IDAT", &bits.out);
-    chunk(&mut png, b"IEND", &[]);
+    png_chunk(&mut png, b"IHDR", &ihdr);
+    png_chunk(&mut png, b"IDAT", &bits.out);
+    png_chunk(&mut png, b"IEND", &[]);
     png
 }
