@@ -12,6 +12,7 @@ mod console;
 mod dead_letters;
 pub mod error;
 mod events;
+mod health;
 mod jobs;
 mod openapi;
 mod schedules;
@@ -62,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(schedules::routes())
         .merge(console::routes())
         .merge(events::routes())
+        .merge(health::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)
