@@ -385,14 +385,20 @@ async fn scenario() {
 
     // Re-created workers are the same instances: each takes a free slot of the volume.
     let recreate = Instant::now();
-    project.up(3, &["--force-recreate", "worker"]);
+    project.up(3, &["--force-recreate", "--no-deps", "worker"]);
     project.wait_consumers(SLEEP, 3).await;
     let after: BTreeSet<_> = project.workers().await.into_iter().map(|(_, id)| id).collect();
     assert_eq!(after, before, "re-created workers keep their instance ids");
     println!("workers re-created in {:.1} s with the same instance ids", recreate.elapsed().as_secs_f64());
 
+    // A worker's readiness probe (its metrics server's /ready: RabbitMQ answers), asked the way
+    // an orchestrator's exec probe would.
+    let worker = project.containers("worker")[0].clone();
+    let ready = run(docker().args(["exec", &worker, "offloader", "probe", "http://127.0.0.1:9464/ready"]));
+    assert_eq!(stdout(&ready), "ok");
+
     // The images' health checks pass (the first runs 10 s after start, then every 10 s).
-    for container in [leader.clone(), project.containers("worker")[0].clone()] {
+    for container in [leader.clone(), worker] {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let health = inspect(&container, "{{.State.Health.Status}}");
