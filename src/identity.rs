@@ -4,7 +4,8 @@
 //! same instance, keep its topic enablement, and appear once in the topology.
 
 use crate::protocol::InstanceId;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -38,6 +39,58 @@ pub fn load_or_create(data_dir: &Path) -> Result<InstanceId, IdentityError> {
     }
 }
 
+/// A data directory taken from a pool, held while this value lives.
+#[derive(Debug)]
+pub struct Claim {
+    pub dir: PathBuf,
+    /// Holds the directory's lock: closing it (or the process dying) frees the directory.
+    _lock: File,
+}
+
+/// The lock file in each directory of a pool.
+const LOCK_FILE: &str = ".lock";
+
+/// Takes the first directory of `pool` (`slot-0`, `slot-1`, ...) that no living process holds,
+/// creating it if needed, and holds it (an exclusive `flock` on its lock file) until the claim is
+/// dropped or the process ends, however it ends.
+///
+/// For replicas that share one volume, as `docker compose up --scale worker=3` makes them:
+/// compose cannot give each replica a volume of its own, and a container's host name changes
+/// when it is re-created. Each replica takes a free slot, so a re-created replica takes over
+/// the id and enablement of the one it replaces, and two running replicas never share an id.
+pub fn claim_slot(pool: &Path) -> Result<Claim, IdentityError> {
+    let io = |dir: &Path, source| IdentityError::Io { dir: dir.display().to_string(), source };
+    for slot in 0.. {
+        let dir = pool.join(format!("slot-{slot}"));
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| io(&dir, e))?;
+        if try_lock(&lock).map_err(|e| io(&dir, e))? {
+            return Ok(Claim { dir, _lock: lock });
+        }
+    }
+    unreachable!("slots are unbounded")
+}
+
+/// An exclusive, non-blocking `flock`: `false` when another open file holds it.
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 /// What an instance says about its host and process, for announcements.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -51,6 +104,21 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_is_held_until_its_claim_is_dropped() {
+        let pool = tempfile::tempdir().unwrap();
+        let first = claim_slot(pool.path()).unwrap();
+        let second = claim_slot(pool.path()).unwrap();
+        assert_eq!(first.dir, pool.path().join("slot-0"));
+        assert_eq!(second.dir, pool.path().join("slot-1"));
+        let id = load_or_create(&first.dir).unwrap();
+        drop(first);
+        // The freed slot is taken again, with the id of the instance that held it.
+        let again = claim_slot(pool.path()).unwrap();
+        assert_eq!(again.dir, pool.path().join("slot-0"));
+        assert_eq!(load_or_create(&again.dir).unwrap(), id);
+    }
 
     #[test]
     fn id_is_stable_across_restarts() {

@@ -1,6 +1,7 @@
 //! Prometheus metrics: each runtime registers its own families into one registry
-//! and serves them as text on `/metrics`.
+//! and serves them as text on `/metrics`, next to the liveness and readiness probes.
 
+use futures::future::BoxFuture;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use std::sync::{Arc, Mutex};
@@ -31,13 +32,23 @@ impl MetricsRegistry {
     }
 }
 
-/// Serves `/metrics` (and `/health`) on `addr` until `cancel` fires; returns the
-/// bound address, useful when `addr` asks for port 0.
+/// What `/ready` asks the process: `Ok` when it can do its work now, or why not. A check
+/// function rather than a broker handle, so this module stays apart from the runtimes.
+pub type Readiness = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How long `/ready` waits for the check.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Serves `/metrics`, `/health` (liveness: 200 while the process serves HTTP) and `/ready`
+/// (readiness: 200 when `ready` says so, 503 with the reason otherwise) on `addr` until
+/// `cancel` fires; returns the bound address, useful when `addr` asks for port 0.
 pub async fn serve(
     registry: MetricsRegistry,
     addr: std::net::SocketAddr,
     cancel: tokio_util::sync::CancellationToken,
+    ready: Readiness,
 ) -> std::io::Result<std::net::SocketAddr> {
+    use axum::http::StatusCode;
     use axum::{routing::get, Router};
     let app = Router::new()
         .route(
@@ -47,7 +58,20 @@ pub async fn serve(
                 async move { r.render() }
             }),
         )
-        .route("/health", get(|| async { "ok" }));
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/ready",
+            get(move || {
+                let check = ready();
+                async move {
+                    match tokio::time::timeout(READY_TIMEOUT, check).await {
+                        Ok(Ok(())) => (StatusCode::OK, "ok".to_owned()),
+                        Ok(Err(reason)) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, format!("no answer within {READY_TIMEOUT:?}")),
+                    }
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {

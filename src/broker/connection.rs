@@ -159,6 +159,15 @@ impl Broker {
         })?
     }
 
+    /// Whether RabbitMQ answers now: one channel opened (on a pooled connection, or a new one
+    /// through the node list) and closed, within [`ATTEMPT_TIMEOUT`] per node. What a readiness
+    /// probe asks; unlike [`Broker::channel`] it never waits for the broker to come back.
+    pub async fn probe(&self) -> Result<(), BrokerError> {
+        let ch = self.try_channel().await?;
+        let _ = ch.close(200, "probe".into()).await;
+        Ok(())
+    }
+
     /// A fresh channel, waiting (with backoff) for as long as RabbitMQ is away,
     /// or `None` once `cancel` fires.
     pub(crate) async fn channel(&self, cancel: &CancellationToken) -> Option<Channel> {

@@ -5,6 +5,7 @@ mod dead;
 mod ingest;
 mod jobs;
 mod leader;
+mod probe;
 mod profiles;
 mod schedules;
 mod settings;
@@ -73,6 +74,9 @@ enum Command {
     /// Inspect, replay or discard dead letters (messages nobody could act on).
     #[command(subcommand)]
     Dead(dead::Command),
+    /// Ask a probe endpoint (`/health`, `/ready`) and exit 0 on a 2xx answer: a container's
+    /// HEALTHCHECK without an HTTP client in the image.
+    Probe(probe::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Profiles(cmd) => profiles::run(&cli.global, cmd).await,
             Command::Launchers(args) => assets::launchers(&cli.global, args).await,
             Command::Dead(cmd) => dead::run(&cli.global, cmd).await,
+            Command::Probe(args) => probe::run(args).await,
         }
     });
     match result {

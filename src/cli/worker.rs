@@ -27,6 +27,12 @@ pub struct Args {
     #[arg(long, env = "OFFLOADER_DATA_DIR", default_value = ".offloader/worker")]
     data_dir: PathBuf,
 
+    /// Take the data dir from this pool instead: the first of its `slot-N` directories no
+    /// running worker holds (a lock held while this process lives). For replicas sharing one
+    /// volume, such as `docker compose up --scale worker=3`; wins over --data-dir.
+    #[arg(long, env = "OFFLOADER_DATA_DIR_POOL", value_name = "DIR")]
+    data_dir_pool: Option<PathBuf>,
+
     /// Jobs processed at once.
     #[arg(long, env = "OFFLOADER_CONCURRENCY", default_value_t = 8)]
     concurrency: usize,
@@ -59,7 +65,8 @@ pub struct Args {
     #[command(flatten)]
     discovery: DiscoveryArgs,
 
-    /// Serve Prometheus metrics on this address (`/metrics`).
+    /// Serve Prometheus metrics on this address (`/metrics`), with the liveness (`/health`)
+    /// and readiness (`/ready`: RabbitMQ answers) probes.
     #[arg(long, env = "OFFLOADER_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
 
@@ -165,7 +172,14 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!(datastore = %store.describe(), broker = %broker.config().redacted_url(), namespace = %global.namespace, "services reached");
 
     let name = args.name.unwrap_or_else(offloader::identity::host_name);
-    let mut config = WorkerConfig::new(name, args.data_dir);
+    // Held until the worker stopped: the slot stays this process's.
+    let claim = match &args.data_dir_pool {
+        Some(pool) => Some(offloader::identity::claim_slot(pool)?),
+        None => None,
+    };
+    let data_dir = claim.as_ref().map_or(args.data_dir, |c| c.dir.clone());
+    tracing::info!(data_dir = %data_dir.display(), "data directory");
+    let mut config = WorkerConfig::new(name, data_dir);
     config.concurrency = args.concurrency.max(1);
     config.prefetch = args.prefetch.max(1);
     if !args.allow.is_empty() {
@@ -182,7 +196,13 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
     let registry_metrics = MetricsRegistry::new();
     if let Some(addr) = args.metrics_addr {
-        let bound = metrics::serve(registry_metrics.clone(), addr, stop.clone())
+        // Ready while RabbitMQ answers: a worker cut off from it takes no jobs.
+        let probe = broker.clone();
+        let ready: metrics::Readiness = std::sync::Arc::new(move || {
+            let broker = probe.clone();
+            Box::pin(async move { broker.probe().await.map_err(|e| e.to_string()) })
+        });
+        let bound = metrics::serve(registry_metrics.clone(), addr, stop.clone(), ready)
             .await
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
         config.endpoints.push(format!("http://{bound}/metrics"));
@@ -198,6 +218,7 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     // Returns after a drain, whether from a signal or a control command.
     handle.wait().await;
     broker.close();
+    drop(claim);
     tracing::info!("worker stopped");
     Ok(ExitCode::SUCCESS)
 }

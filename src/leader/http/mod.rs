@@ -12,6 +12,7 @@ mod console;
 mod dead_letters;
 pub mod error;
 mod events;
+mod health;
 mod jobs;
 mod openapi;
 mod profiles;
@@ -64,6 +65,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(profiles::routes())
         .merge(console::routes())
         .merge(events::routes())
+        .merge(health::routes())
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(error::no_route)

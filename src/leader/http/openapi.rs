@@ -2,7 +2,7 @@
 //! with, and served at `/api/openapi.json`. A test checks the live server's answers against
 //! it, so the document cannot drift from the code.
 
-use super::{assets, dead_letters, events, jobs, profiles, schedules, stats, topics};
+use super::{assets, dead_letters, events, health, jobs, profiles, schedules, stats, topics};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -49,7 +49,7 @@ answer is `{\"error\": \"...\"}`."
         topics::topology,
         topics::topics,
         topics::change_topic,
-        topics::health,
+        health::health,
         dead_letters::list_dead_letters,
         dead_letters::get_dead_letter,
         dead_letters::replay_dead_letter,

@@ -1,68 +1,21 @@
-//! `/api/topics` (the Offloading Browser) and `/api/health`.
+//! `/api/topics` (the Offloading Browser) and `/api/topology`.
 
 use super::error::ApiError;
 use super::ApiState;
 use crate::leader::topology::{send_control, topics_report, topology_report};
 use crate::protocol::api::{ErrorBody, InstanceView, TopicsReport, TopologyReport};
 use crate::protocol::message::ControlAction;
-use crate::protocol::{BlobRef, Sha256Hex, TopicPattern};
+use crate::protocol::TopicPattern;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use std::time::Duration;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/api/health", get(health))
         .route("/api/topics", get(topics))
         .route("/api/topology", get(topology))
         .route("/api/topics/{action}", post(change_topic))
-}
-
-/// How long a health check waits for each service.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How the leader's services answer.
-#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok`, or `degraded` when a service does not answer.
-    pub status: String,
-    /// `ok`, or what went wrong reaching RabbitMQ.
-    pub broker: String,
-    /// `ok`, `none` (no datastore configured), or what went wrong reaching it.
-    pub datastore: String,
-}
-
-/// 200 when the broker and the datastore answer, 503 naming what does not.
-#[utoipa::path(get, path = "/api/health", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn health(State(state): State<ApiState>) -> Response {
-    let broker = state.publisher.broker();
-    let queue = broker.names().replies_queue();
-    let broker_ok = match tokio::time::timeout(CHECK_TIMEOUT, broker.queue_depth(&queue)).await {
-        Ok(Ok(_)) => "ok".to_owned(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {CHECK_TIMEOUT:?}"),
-    };
-    let datastore_ok = match &state.store {
-        None => "none".to_owned(),
-        Some(store) => {
-            // Asking for a blob nobody has is a cheap round trip that needs the store up.
-            let probe = BlobRef { sha256: Sha256Hex::from_digest(&[0; 32]), size: 0 };
-            match tokio::time::timeout(CHECK_TIMEOUT, store.contains(&probe)).await {
-                Ok(Ok(_)) => "ok".to_owned(),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {CHECK_TIMEOUT:?}"),
-            }
-        }
-    };
-    let healthy = broker_ok == "ok" && (datastore_ok == "ok" || datastore_ok == "none");
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let status_text = if healthy { "ok" } else { "degraded" };
-    (status, Json(Health { status: status_text.into(), broker: broker_ok, datastore: datastore_ok })).into_response()
 }
 
 /// The topology (Sling's Topology Browser): clusters and their instances in join order, the

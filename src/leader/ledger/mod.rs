@@ -261,6 +261,12 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::NotRun)?
     }
 
+    /// Whether the ledger works now: an empty transaction goes through the writer and commits
+    /// (on PostgreSQL that needs the server). What a readiness probe asks.
+    pub async fn probe(&self) -> Result<(), LedgerError> {
+        self.run(|_| Box::pin(async { Ok(()) })).await
+    }
+
     pub async fn insert(&self, rec: JobRecord) -> Result<(), LedgerError> {
         self.run(move |t| Box::pin(async move { t.insert_job(&rec).await })).await
     }
