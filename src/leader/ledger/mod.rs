@@ -119,8 +119,11 @@ struct Work {
     /// every read, most of them answered from its cache). PostgreSQL keeps one for every
     /// operation, since there any failed statement would abort the whole transaction.
     writes: bool,
-    run: Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send>,
+    run: Operation,
 }
+
+/// What an operation does inside the transaction, and what it leaves for after the commit.
+type Operation = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send>;
 
 /// What an operation left for after the commit: whether it succeeded (a failed one is rolled
 /// back to its savepoint), and how its result reaches the caller once the commit is known.
@@ -277,7 +280,7 @@ impl Ledger {
         F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let run: Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send> = Box::new(move |t| {
+        let run: Operation = Box::new(move |t| {
             Box::pin(async move {
                 let out = f(t).await;
                 let ok = out.is_ok();
