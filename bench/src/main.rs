@@ -6,6 +6,8 @@
 //!   or (`--raw`) through bare lapin, the ceiling the pipeline is built on;
 //! - `offloader-bench renditions DIR`: the renditions engine against libvips and ImageMagick;
 //! - `offloader-bench render FILE`: one file through the engine, its CPU time and peak memory;
+//! - `offloader-bench formats SOURCE`: one sample per format made from a photo, the engine
+//!   against libvips on each;
 //! - `offloader-bench dam DIR`: whole assets offloaded to workers against processed on the
 //!   leader, and the leader's CPU per asset;
 //! - `offloader-bench takeover`: two leaders on one PostgreSQL ledger, the active one killed
@@ -20,6 +22,7 @@ mod cpu;
 mod dam;
 mod engine_run;
 mod find;
+mod formats;
 mod ledger_db;
 mod pipeline;
 mod raw;
@@ -52,6 +55,9 @@ enum What {
     /// One file through the renditions engine in a fresh process: CPU seconds per run and the
     /// peak resident memory (for camera-size photos).
     Render(render::Args),
+    /// One sample per format (JPEG, PNG, TIFF 8 and 16 bits, WebP, GIF, BMP, PDF, PSD) made from
+    /// one photo: the engine against libvips on each, per CPU second, with peak memory.
+    Formats(formats::Args),
     /// Whole assets through leader -> workers -> leader, and the leader's CPU per asset
     /// offloaded versus processed on the leader itself.
     Dam(dam::Args),
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
             What::Pipeline(args) => pipeline::run(&cli.settings, args).await,
             What::Renditions(args) => renditions::run(args).await,
             What::Render(args) => render::run(args),
+            What::Formats(args) => formats::run(args).await,
             What::Dam(args) => dam::run(&cli.settings, args).await,
             What::Takeover(args) => takeover::run(&cli.settings, args).await,
             What::Find(args) => find::run(args).await,

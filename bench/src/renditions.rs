@@ -53,9 +53,10 @@ const ONE_THREAD: [(&str, &str); 3] =
 
 /// libvips as a user would drive it: shrink-on-load for the web rendition, kept in memory, then
 /// each thumbnail from the previous one, everything saved to buffers. It prints `image` after
-/// each file (for the progress bar) and then `done WALL_S CPU_S`, its own times, so that the
-/// interpreter's start-up and imports are not counted against it.
-const VIPS_SCRIPT: &str = r#"import os, sys, time
+/// each file (for the progress bar) and then `done WALL_S CPU_S PEAK_RSS_KIB`, its own times
+/// (so that the interpreter's start-up and imports are not counted against it) and its peak
+/// memory.
+pub(crate) const VIPS_SCRIPT: &str = r#"import os, resource, sys, time
 import pyvips
 
 pyvips.cache_set_max(0)
@@ -74,7 +75,8 @@ start, cpu_start = time.perf_counter(), time.process_time()
 for f in files:
     renditions(f)
     print("image", flush=True)
-print(f"done {time.perf_counter() - start:.6f} {time.process_time() - cpu_start:.6f}", flush=True)
+wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+print(f"done {wall:.6f} {cpu:.6f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
 "#;
 
 /// Prints the versions pyvips binds, and fails if it cannot be imported.
@@ -191,7 +193,7 @@ fn nul_separated(files: &[PathBuf]) -> Vec<u8> {
 }
 
 /// The venv `scripts/bench-renditions` makes, if it is there.
-fn default_python() -> PathBuf {
+pub(crate) fn default_python() -> PathBuf {
     let home = std::env::var_os("OFFLOADER_HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
@@ -204,21 +206,21 @@ fn default_python() -> PathBuf {
 
 /// Debian's ImageMagick 6 by its own name, since `convert` may be another alternative (or
 /// ImageMagick 7's deprecated shim).
-fn default_convert() -> PathBuf {
+pub(crate) fn default_convert() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("convert-im6.q16").is_file()))
         .unwrap_or(false);
     PathBuf::from(if on_path { "convert-im6.q16" } else { "convert" })
 }
 
-fn one_thread(program: &Path) -> Command {
+pub(crate) fn one_thread(program: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.envs(ONE_THREAD).stdin(Stdio::null());
     cmd
 }
 
 /// The versions of libvips and pyvips, or why `python` cannot be used.
-fn vips_versions(python: &Path) -> anyhow::Result<(String, String)> {
+pub(crate) fn vips_versions(python: &Path) -> anyhow::Result<(String, String)> {
     let out = one_thread(python).args(["-c", VIPS_VERSION]).output();
     let text = match out {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -260,7 +262,7 @@ fn imagemagick_version(convert: &Path) -> anyhow::Result<String> {
     }
 }
 
-fn last_line(bytes: &[u8]) -> String {
+pub(crate) fn last_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_owned()
 }
@@ -446,7 +448,7 @@ fn imagemagick_command(convert: &Path, file: &Path, out: &Path) -> Command {
 
 /// CPU seconds (user + system) of the children of this process that have ended and been
 /// waited for.
-fn children_cpu_seconds() -> anyhow::Result<f64> {
+pub(crate) fn children_cpu_seconds() -> anyhow::Result<f64> {
     // SAFETY: `rusage` is plain integers, for which all zeroes is a valid value, and getrusage
     // writes only into the struct it is given.
     let (rc, usage) = unsafe {

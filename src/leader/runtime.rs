@@ -135,6 +135,8 @@ impl LeaderHandle {
         for t in self.tasks {
             let _ = t.await;
         }
+        // QUEUED marks still held in memory: written now, so a restart publishes nothing twice.
+        self.jobs.ledger().flush_marks().await;
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

@@ -115,16 +115,11 @@ impl JobRunner {
         // The job's own token: a leader's stop cancels it, and so does a hard stop.
         let running = self.running.start(job.id, job.attempt, &self.hard_stop);
         let ctx = Context::new(self.store.clone(), self.limits, running.token.clone());
-        let progress = ProgressForwarder {
-            publisher: self.publisher.clone(),
-            reply_to: msg.reply_to.clone(),
-            job_id: job.id,
-            attempt: job.attempt,
-            worker: self.instance,
-            worker_name: self.instance_name.clone(),
-            trace,
-        }
-        .spawn(ctx.progress_updates());
+        // The forwarder of the job's progress is started with its first report: most jobs report
+        // none, and a task per job was a measurable share of a short job's cost.
+        let mut updates = ctx.progress_updates();
+        let mut watching = true;
+        let mut progress: Option<tokio::task::JoinHandle<()>> = None;
         let result = {
             let consume = async {
                 if self.running.was_stopped(job.id, job.attempt) {
@@ -179,6 +174,25 @@ impl JobRunner {
                 tokio::select! {
                     biased;
                     r = &mut work => break r,
+                    changed = updates.changed(), if watching => {
+                        watching = false;
+                        if changed.is_ok() {
+                            let mut updates = ctx.progress_updates();
+                            updates.mark_changed();
+                            progress = Some(
+                                ProgressForwarder {
+                                    publisher: self.publisher.clone(),
+                                    reply_to: msg.reply_to.clone(),
+                                    job_id: job.id,
+                                    attempt: job.attempt,
+                                    worker: self.instance,
+                                    worker_name: self.instance_name.clone(),
+                                    trace,
+                                }
+                                .spawn(updates),
+                            );
+                        }
+                    }
                     _ = &mut started_timer, if started.is_some() => {
                         if let Some(out) = started.take() {
                             self.send_started(out);
@@ -198,7 +212,9 @@ impl JobRunner {
                 }
             }
         };
-        progress.abort();
+        if let Some(progress) = progress {
+            progress.abort();
+        }
         let result = if self.running.was_stopped(job.id, job.attempt) {
             tracing::info!(ms = timer.elapsed().as_millis() as u64, "job stopped by the leader");
             JobResult::cancel("stopped")

@@ -3,7 +3,8 @@
 //! The order of [`JobManager::add_job`] is the guarantee: record first, publish with a confirm
 //! second, mark QUEUED third. A crash after the record but before the confirm leaves a NEW job
 //! that the republisher sends on restart, so a job is never lost; a crash after the publish but
-//! before the mark may send it twice, which the idempotent ledger absorbs.
+//! before the mark is written (marks are written behind, `ledger/marks.rs`) may send it twice,
+//! which the idempotent ledger absorbs.
 
 use super::completions::Completions;
 use super::lifecycle::{Effect, MAX_ATTEMPTS};
@@ -138,7 +139,7 @@ impl JobManager {
         self.ledger.insert(rec.clone()).await?;
         self.metrics.jobs_submitted.inc();
         match self.publish(&rec).await {
-            Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
+            Ok(()) => Ok(self.ledger.queued(&rec)),
             Err(e) => {
                 tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
                 self.mark_unsent(rec.id);
@@ -157,7 +158,7 @@ impl JobManager {
             Err(e) => Err(e),
         };
         match sent {
-            Ok(()) => Ok(self.ledger.confirm_published(rec.id, rec.attempt).await?.unwrap_or(rec)),
+            Ok(()) => Ok(self.ledger.queued(&rec)),
             Err(e) => {
                 tracing::warn!(job = %rec.id, error = %e, "job recorded but not yet published; will retry");
                 self.mark_unsent(rec.id);

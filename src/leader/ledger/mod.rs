@@ -16,6 +16,7 @@
 //! leave a job SUCCEEDED without its renditions, and the ledger's idempotency (a completion is
 //! applied once) is the asset's too.
 
+mod marks;
 mod postgres;
 mod query;
 mod retention;
@@ -36,6 +37,7 @@ use crate::protocol::message::Reply;
 use crate::protocol::{InstanceId, JobId, JobState, Topic};
 use chrono::{DateTime, Utc};
 use futures::future::LocalBoxFuture;
+use marks::{Mark, Marks, MARK_DELAY};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -110,8 +112,18 @@ impl Projection for NoProjection {
     }
 }
 
-/// One operation run inside a batch's transaction, in a savepoint of its own.
-type Work = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send>;
+/// One operation run inside a batch's transaction.
+struct Work {
+    /// Whether it may write. A write runs in a savepoint of its own, so that its failure rolls
+    /// back only itself; the embedded engine runs a read without one (two statements fewer for
+    /// every read, most of them answered from its cache). PostgreSQL keeps one for every
+    /// operation, since there any failed statement would abort the whole transaction.
+    writes: bool,
+    run: Operation,
+}
+
+/// What an operation does inside the transaction, and what it leaves for after the commit.
+type Operation = Box<dyn for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Settle> + Send>;
 
 /// What an operation left for after the commit: whether it succeeded (a failed one is rolled
 /// back to its savepoint), and how its result reaches the caller once the commit is known.
@@ -129,6 +141,8 @@ pub struct Ledger {
     id: Arc<str>,
     finals: broadcast::Sender<JobId>,
     engine: Engine,
+    /// QUEUED marks not written yet (`marks.rs`).
+    marks: Arc<Marks>,
 }
 
 /// What the engine offers beyond storage.
@@ -160,6 +174,7 @@ impl Ledger {
                         config: Box::new(config),
                         _listening: Arc::new(started.listening.drop_guard()),
                     },
+                    marks: Arc::default(),
                 })
             }
         }
@@ -175,6 +190,7 @@ impl Ledger {
             id: id.into(),
             finals: broadcast::channel(16).0,
             engine: Engine::Sqlite,
+            marks: Arc::default(),
         })
     }
 
@@ -246,8 +262,25 @@ impl Ledger {
         R: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
     {
+        self.submit(true, f).await
+    }
+
+    /// Runs `f`, which only reads, inside the next batch's transaction (see [`Work`]).
+    pub async fn read<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    async fn submit<R, F>(&self, writes: bool, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let work: Work = Box::new(move |t| {
+        let run: Operation = Box::new(move |t| {
             Box::pin(async move {
                 let out = f(t).await;
                 let ok = out.is_ok();
@@ -257,7 +290,7 @@ impl Ledger {
                 Settle { ok, deliver }
             })
         });
-        self.work.send(work).await.map_err(|_| LedgerError::NotRun)?;
+        self.work.send(Work { writes, run }).await.map_err(|_| LedgerError::NotRun)?;
         rx.await.map_err(|_| LedgerError::NotRun)?
     }
 
@@ -277,12 +310,70 @@ impl Ledger {
     }
 
     pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.job(id).await })).await
+        let mut rec = self.read(move |t| Box::pin(async move { t.job(id).await })).await?;
+        if let Some(rec) = &mut rec {
+            self.marks.apply(rec);
+        }
+        Ok(rec)
     }
 
     /// Records the broker's confirm of `attempt`.
     pub async fn confirm_published(&self, id: JobId, attempt: u32) -> Result<Option<JobRecord>, LedgerError> {
         self.update(id, move |r| r.confirm_published(attempt, Utc::now())).await
+    }
+
+    /// Records the broker's confirm of a new job's first publish *behind* (`marks.rs`): the
+    /// job's next write carries it, or a flush within [`MARK_DELAY`]. Returns the record as the
+    /// ledger now shows it.
+    pub fn queued(&self, rec: &JobRecord) -> JobRecord {
+        let mark = Mark { attempt: rec.attempt, at: Utc::now() };
+        let mut shown = rec.clone();
+        shown.confirm_published(mark.attempt, mark.at);
+        if self.marks.add(rec.id, mark) {
+            self.flush_marks_later();
+        }
+        shown
+    }
+
+    fn flush_marks_later(&self) {
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(MARK_DELAY).await;
+            ledger.flush_marks().await;
+        });
+    }
+
+    /// Writes the QUEUED marks still pending (also what a stopping leader does last).
+    pub async fn flush_marks(&self) {
+        let marks = self.marks.to_flush();
+        if marks.is_empty() {
+            return;
+        }
+        let projection = self.projection.clone();
+        let written = self
+            .run(move |t| {
+                Box::pin(async move {
+                    for (id, mark) in &marks {
+                        let Some(mut rec) = t.job(*id).await? else { continue };
+                        // A record its completion already took past QUEUED stays as it is.
+                        if rec.confirm_published(mark.attempt, mark.at) == Effect::Applied {
+                            t.update_job(&rec).await?;
+                            projection.job_changed(t, &rec).await?;
+                        }
+                    }
+                    Ok(marks)
+                })
+            })
+            .await;
+        match written {
+            Ok(marks) => self.marks.written(&marks),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write QUEUED marks yet; trying again");
+                if self.marks.reschedule() {
+                    self.flush_marks_later();
+                }
+            }
+        }
     }
 
     /// `worker` left while running the job's detached attempt (see `JobRecord::worker_gone`).
@@ -332,18 +423,24 @@ impl Ledger {
         id: JobId,
         f: impl FnOnce(&mut JobRecord) -> Effect + Send + 'static,
     ) -> Result<Option<JobRecord>, LedgerError> {
-        let projection = self.projection.clone();
-        self.run(move |t| {
-            Box::pin(async move {
-                let Some(mut rec) = t.job(id).await? else { return Ok(None) };
-                if f(&mut rec) == Effect::Applied {
-                    t.update_job(&rec).await?;
-                    projection.job_changed(t, &rec).await?;
-                }
-                Ok(Some(rec))
+        let (projection, marks) = (self.projection.clone(), self.marks.clone());
+        let (rec, mark) = self
+            .run(move |t| {
+                Box::pin(async move {
+                    let Some(mut rec) = t.job(id).await? else { return Ok((None, None)) };
+                    let mark = marks.apply(&mut rec);
+                    if f(&mut rec) == Effect::Applied || mark.is_some() {
+                        t.update_job(&rec).await?;
+                        projection.job_changed(t, &rec).await?;
+                    }
+                    Ok((Some(rec), mark))
+                })
             })
-        })
-        .await
+            .await?;
+        if let Some(mark) = mark {
+            self.marks.written(&[(id, mark)]);
+        }
+        Ok(rec)
     }
 
     /// Applies replies in one transaction; returns each job's record afterwards with what the
@@ -353,29 +450,38 @@ impl Ledger {
         replies: Vec<Reply>,
         queues: Queues,
     ) -> Result<Vec<(Reply, Option<(Effect, JobRecord)>)>, LedgerError> {
-        let projection = self.projection.clone();
-        self.run(move |t| {
-            Box::pin(async move {
-                let now = Utc::now();
-                let mut out = Vec::with_capacity(replies.len());
-                for reply in replies {
-                    let Some(mut rec) = t.job(reply.job_id()).await? else {
-                        out.push((reply, None));
-                        continue;
-                    };
-                    let effect = rec.apply(&reply, now, &queues.for_topic(&rec.topic).retry);
-                    if effect == Effect::Applied || rec.duplicates_ignored > 0 {
-                        t.update_job(&rec).await?;
+        let (projection, marks) = (self.projection.clone(), self.marks.clone());
+        let (out, written) = self
+            .run(move |t| {
+                Box::pin(async move {
+                    let now = Utc::now();
+                    let mut out = Vec::with_capacity(replies.len());
+                    let mut written = Vec::new();
+                    for reply in replies {
+                        let Some(mut rec) = t.job(reply.job_id()).await? else {
+                            out.push((reply, None));
+                            continue;
+                        };
+                        // The confirm came first; written with the reply, in one write.
+                        let mark = marks.apply(&mut rec);
+                        let effect = rec.apply(&reply, now, &queues.for_topic(&rec.topic).retry);
+                        if effect == Effect::Applied || rec.duplicates_ignored > 0 || mark.is_some() {
+                            t.update_job(&rec).await?;
+                        }
+                        if effect == Effect::Applied || mark.is_some() {
+                            projection.job_changed(t, &rec).await?;
+                        }
+                        if let Some(mark) = mark {
+                            written.push((rec.id, mark));
+                        }
+                        out.push((reply, Some((effect, rec))));
                     }
-                    if effect == Effect::Applied {
-                        projection.job_changed(t, &rec).await?;
-                    }
-                    out.push((reply, Some((effect, rec))));
-                }
-                Ok(out)
+                    Ok((out, written))
+                })
             })
-        })
-        .await
+            .await?;
+        self.marks.written(&written);
+        Ok(out)
     }
 
     pub async fn list(&self, query: JobQuery) -> Result<Vec<JobRecord>, LedgerError> {
@@ -384,17 +490,47 @@ impl Ledger {
 
     /// A page of the jobs `query` selects, newest first, and where the next page starts.
     pub async fn find(&self, query: JobQuery) -> Result<JobPage, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.find_jobs(&query).await })).await
+        let mut page = self.read(move |t| Box::pin(async move { t.find_jobs(&query).await })).await?;
+        for rec in &mut page.jobs {
+            self.marks.apply(rec);
+        }
+        Ok(page)
     }
 
     /// How many jobs `query` selects in all, its limit aside (what a bulk action affects).
     pub async fn count(&self, query: JobQuery) -> Result<u64, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.count_jobs(&query).await })).await
+        self.read(move |t| Box::pin(async move { t.count_jobs(&query).await })).await
     }
 
     /// How many jobs are in each state.
     pub async fn counts(&self) -> Result<Vec<(JobState, u64)>, LedgerError> {
-        self.run(|t| Box::pin(async move { t.count_states().await })).await
+        let pending = self.marks.all();
+        self.read(move |t| {
+            Box::pin(async move {
+                let mut counts = t.count_states().await?;
+                // Jobs whose QUEUED mark is not written yet count as QUEUED (`marks.rs`).
+                let mut confirmed = 0;
+                for (id, mark) in pending {
+                    if t.job(id).await?.is_some_and(|r| r.state == JobState::New && r.attempt == mark.attempt) {
+                        confirmed += 1;
+                    }
+                }
+                if confirmed > 0 {
+                    for (state, n) in &mut counts {
+                        if *state == JobState::New {
+                            *n = n.saturating_sub(confirmed);
+                        }
+                    }
+                    match counts.iter_mut().find(|(s, _)| *s == JobState::Queued) {
+                        Some((_, n)) => *n += confirmed,
+                        None => counts.push((JobState::Queued, confirmed)),
+                    }
+                    counts.retain(|(_, n)| *n > 0);
+                }
+                Ok(counts)
+            })
+        })
+        .await
     }
 
     /// Jobs to publish again: failed or declined ones whose next attempt has come, and ones
@@ -405,7 +541,11 @@ impl Ledger {
         now: DateTime<Utc>,
         unconfirmed_before: DateTime<Utc>,
     ) -> Result<Vec<JobRecord>, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.due_jobs(now, unconfirmed_before, 1000).await })).await
+        let mut due =
+            self.read(move |t| Box::pin(async move { t.due_jobs(now, unconfirmed_before, 1000).await })).await?;
+        // Confirmed, only not written yet: not due.
+        due.retain(|r| r.state != JobState::New || !self.marks.confirms(r));
+        Ok(due)
     }
 
     /// Remembers a topic jobs were published on, so its queue is announced to workers after a
@@ -415,12 +555,12 @@ impl Ledger {
     }
 
     pub async fn topics(&self) -> Result<Vec<Topic>, LedgerError> {
-        self.run(|t| Box::pin(async move { t.topics().await })).await
+        self.read(|t| Box::pin(async move { t.topics().await })).await
     }
 
     /// A document.
     pub async fn doc(&self, kind: &'static str, key: String) -> Result<Option<Value>, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.doc(kind, &key).await })).await
+        self.read(move |t| Box::pin(async move { t.doc(kind, &key).await })).await
     }
 
     /// Reads, changes and writes back a document in one transaction: `f` gets the current
@@ -452,7 +592,7 @@ impl Ledger {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<(String, Value)>, LedgerError> {
-        self.run(move |t| Box::pin(async move { t.docs(kind, &prefix, after.as_deref(), limit).await })).await
+        self.read(move |t| Box::pin(async move { t.docs(kind, &prefix, after.as_deref(), limit).await })).await
     }
 }
 

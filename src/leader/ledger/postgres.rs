@@ -284,7 +284,7 @@ async fn writer_loop(pool: Pool, work: async_channel::Receiver<Work>) {
                 tracing::error!(error = %e, "ledger cannot open a savepoint");
                 continue;
             }
-            let settle = op(&mut PgTx { t: &t }).await;
+            let settle = (op.run)(&mut PgTx { t: &t }).await;
             let end = if settle.ok { "RELEASE SAVEPOINT op" } else { "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op" };
             if let Err(e) = t.batch_execute(end).await {
                 tracing::error!(error = %e, "ledger cannot close a savepoint");

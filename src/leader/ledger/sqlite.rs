@@ -284,11 +284,16 @@ fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
         };
         let mut settles: Vec<Settle> = Vec::with_capacity(batch.len());
         for op in batch {
+            if !op.writes {
+                // Nothing to roll back (a failed read leaves the transaction as it was).
+                settles.push(futures::executor::block_on((op.run)(&mut SqliteTx { conn: &t, cache: &mut cache })));
+                continue;
+            }
             if let Err(e) = statement(&t, "SAVEPOINT op") {
                 tracing::error!(error = %e, "ledger cannot open a savepoint");
                 continue;
             }
-            let settle = futures::executor::block_on(op(&mut SqliteTx { conn: &t, cache: &mut cache }));
+            let settle = futures::executor::block_on((op.run)(&mut SqliteTx { conn: &t, cache: &mut cache }));
             let closed = if settle.ok {
                 statement(&t, "RELEASE op")
             } else {
