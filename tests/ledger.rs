@@ -9,7 +9,7 @@ use common::postgres::TestDb;
 use offloader::leader::assets::{AssetProjection, AssetRepository};
 use offloader::leader::jobs::scheduler;
 use offloader::leader::jobs::{Effect, Queues, RetryPolicy};
-use offloader::leader::ledger::{JobQuery, Ledger, LedgerLocation, MakeJob, NextDue, NoProjection};
+use offloader::leader::ledger::{JobQuery, Ledger, LedgerError, LedgerLocation, MakeJob, NextDue, NoProjection};
 use offloader::protocol::api::{AssetChange, JobRecord, NewSchedule};
 use offloader::protocol::message::{Completion, JobStarted, Reply};
 use offloader::protocol::workflow::dam_update_asset;
@@ -214,11 +214,54 @@ mod suite {
         let l = &h.ledger;
         let rec = JobRecord::new(&job("a/b"), Utc::now());
         l.insert(rec.clone()).await.unwrap();
-        // The same id twice: the second insert fails, and only it.
-        let (again, other) = tokio::join!(l.insert(rec.clone()), l.insert(JobRecord::new(&job("a/c"), Utc::now())));
+        // The same id twice: the second insert fails, and only it. An operation of several
+        // statements that fails after its first write leaves nothing either, whether or not it
+        // shares a transaction with the others.
+        let half = JobRecord::new(&job("a/d"), Utc::now());
+        let half_id = half.id;
+        let (again, other, partial) = tokio::join!(
+            l.insert(rec.clone()),
+            l.insert(JobRecord::new(&job("a/c"), Utc::now())),
+            l.run(move |t| Box::pin(async move {
+                t.insert_job(&half).await?;
+                Err::<(), _>(LedgerError::Refused("made to fail after its write".into()))
+            })),
+        );
         assert!(again.is_err());
         other.unwrap();
+        assert!(matches!(partial, Err(LedgerError::Refused(_))), "{partial:?}");
+        assert!(l.get(half_id).await.unwrap().is_none(), "the failed operation's write is rolled back");
         assert_eq!(l.list(JobQuery::default()).await.unwrap().len(), 2);
+        h.finish().await;
+    }
+
+    pub async fn a_job_waited_for_is_known_unfinished_only_until_it_ends(h: Harness) {
+        let l = &h.ledger;
+        // Only the embedded ledger answers from memory; a shared one always reads.
+        let from_memory = !l.is_shared();
+        let policy = Queues::new(vec![], RetryPolicy::default());
+        // The usual order: confirm, then completion.
+        let rec = JobRecord::new(&job("a/b"), Utc::now());
+        l.insert(rec.clone()).await.unwrap();
+        l.queued(&rec);
+        assert_eq!(l.known_unfinished(rec.id), from_memory, "confirmed and not ended");
+        l.apply_replies(vec![completion(&rec, 1, JobResult::Ok)], policy.clone()).await.unwrap();
+        assert!(!l.known_unfinished(rec.id), "ended");
+        // A worker quicker than the confirm: the job ends while still NEW, and the confirm
+        // that comes afterwards must not make it look unfinished (a waiter would wait forever).
+        let quick = JobRecord::new(&job("a/b"), Utc::now());
+        l.insert(quick.clone()).await.unwrap();
+        l.apply_replies(vec![completion(&quick, 1, JobResult::Ok)], policy.clone()).await.unwrap();
+        let shown = l.queued(&quick);
+        assert_eq!(shown.id, quick.id);
+        assert!(!l.known_unfinished(quick.id), "a confirm after the end is not held");
+        assert_eq!(l.get(quick.id).await.unwrap().unwrap().state, JobState::Succeeded);
+        // A job stopped before its confirm came: the same.
+        let stopped = JobRecord::new(&job("a/b"), Utc::now());
+        l.insert(stopped.clone()).await.unwrap();
+        assert_eq!(l.stop(stopped.id).await.unwrap().unwrap().state, JobState::Stopped);
+        l.queued(&stopped);
+        assert!(!l.known_unfinished(stopped.id));
         h.finish().await;
     }
 
@@ -555,6 +598,7 @@ on_both_engines!(
     a_completion_is_applied_once_and_due_jobs_come_back,
     an_asset_changes_in_the_transaction_of_its_job,
     a_failing_operation_rolls_back_alone,
+    a_job_waited_for_is_known_unfinished_only_until_it_ends,
     the_topic_list_and_the_id_survive_a_reopen,
     a_retried_job_is_due_at_once_and_a_removed_one_is_gone,
     jobs_are_found_as_sling_finds_them,

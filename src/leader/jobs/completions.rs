@@ -98,13 +98,16 @@ impl Completions {
     pub async fn wait(&self, id: JobId, timeout: Duration) -> Result<Option<JobRecord>, LedgerError> {
         // Register before reading, so a job finishing in between is not missed.
         let rx = self.waiters.register(id);
-        let Some(rec) = self.ledger.get(id).await? else {
-            self.waiters.forget(id);
-            return Ok(None);
-        };
-        if rec.state.is_final() {
-            self.waiters.forget(id);
-            return Ok(Some(rec));
+        // Most jobs waited for were just submitted, and are known unfinished without a read.
+        if !self.ledger.known_unfinished(id) {
+            let Some(rec) = self.ledger.get(id).await? else {
+                self.waiters.forget(id);
+                return Ok(None);
+            };
+            if rec.state.is_final() {
+                self.waiters.forget(id);
+                return Ok(Some(rec));
+            }
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(rec)) => Ok(Some(rec)),

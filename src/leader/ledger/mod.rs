@@ -114,12 +114,25 @@ impl Projection for NoProjection {
 
 /// One operation run inside a batch's transaction.
 struct Work {
-    /// Whether it may write. A write runs in a savepoint of its own, so that its failure rolls
-    /// back only itself; the embedded engine runs a read without one (two statements fewer for
-    /// every read, most of them answered from its cache). PostgreSQL keeps one for every
-    /// operation, since there any failed statement would abort the whole transaction.
-    writes: bool,
+    kind: Kind,
     run: Operation,
+}
+
+/// What an operation does to the database, which decides whether it needs a savepoint.
+///
+/// A write of several statements runs in a savepoint of its own, so that its failure rolls
+/// back only itself. The embedded engine runs the other two kinds without one: a read has
+/// nothing to roll back, and a single-row `INSERT ... VALUES` is atomic on its own (SQLite
+/// undoes a failed one itself, or, after an I/O error, the whole transaction, whose commit then
+/// fails for every operation of the batch). A savepoint costs two statements and a copy of
+/// every page the operation touches, which was a third of the writer thread's time per job
+/// (docs/benchmarks.md §1). PostgreSQL keeps one for every operation, since there any failed
+/// statement aborts the whole transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    OneStatement,
+    Write,
 }
 
 /// What an operation does inside the transaction, and what it leaves for after the commit.
@@ -262,7 +275,7 @@ impl Ledger {
         R: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
     {
-        self.submit(true, f).await
+        self.submit(Kind::Write, f).await
     }
 
     /// Runs `f`, which only reads, inside the next batch's transaction (see [`Work`]).
@@ -271,10 +284,10 @@ impl Ledger {
         R: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
     {
-        self.submit(false, f).await
+        self.submit(Kind::Read, f).await
     }
 
-    async fn submit<R, F>(&self, writes: bool, f: F) -> Result<R, LedgerError>
+    async fn submit<R, F>(&self, kind: Kind, f: F) -> Result<R, LedgerError>
     where
         R: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn Tx) -> LocalBoxFuture<'t, Result<R, LedgerError>> + Send + 'static,
@@ -290,7 +303,7 @@ impl Ledger {
                 Settle { ok, deliver }
             })
         });
-        self.work.send(Work { writes, run }).await.map_err(|_| LedgerError::NotRun)?;
+        self.work.send(Work { kind, run }).await.map_err(|_| LedgerError::NotRun)?;
         rx.await.map_err(|_| LedgerError::NotRun)?
     }
 
@@ -301,7 +314,7 @@ impl Ledger {
     }
 
     pub async fn insert(&self, rec: JobRecord) -> Result<(), LedgerError> {
-        self.run(move |t| Box::pin(async move { t.insert_job(&rec).await })).await
+        self.submit(Kind::OneStatement, move |t| Box::pin(async move { t.insert_job(&rec).await })).await
     }
 
     /// Records many jobs in one transaction (imports, benchmarks): no projection, no publish.
@@ -333,6 +346,16 @@ impl Ledger {
             self.flush_marks_later();
         }
         shown
+    }
+
+    /// Whether the job is known, without reading it, to be unfinished: its QUEUED mark is still
+    /// pending. The write that ends a job clears its pending mark before anyone is told the job
+    /// ended (and a confirm that comes after the job ended is not held, see `Marks::ended`), so
+    /// a caller that registered its interest in the job's end before asking is sure to hear of
+    /// it. Only with the embedded ledger: on a shared one another leader may end the job
+    /// without knowing of this leader's mark.
+    pub fn known_unfinished(&self, id: JobId) -> bool {
+        !self.is_shared() && self.marks.is_pending(id)
     }
 
     fn flush_marks_later(&self) {
@@ -424,21 +447,27 @@ impl Ledger {
         f: impl FnOnce(&mut JobRecord) -> Effect + Send + 'static,
     ) -> Result<Option<JobRecord>, LedgerError> {
         let (projection, marks) = (self.projection.clone(), self.marks.clone());
-        let (rec, mark) = self
+        let (rec, mark, ended_first) = self
             .run(move |t| {
                 Box::pin(async move {
-                    let Some(mut rec) = t.job(id).await? else { return Ok((None, None)) };
+                    let Some(mut rec) = t.job(id).await? else { return Ok((None, None, false)) };
+                    let was_new = rec.state == JobState::New;
                     let mark = marks.apply(&mut rec);
-                    if f(&mut rec) == Effect::Applied || mark.is_some() {
+                    let effect = f(&mut rec);
+                    if effect == Effect::Applied || mark.is_some() {
                         t.update_job(&rec).await?;
                         projection.job_changed(t, &rec).await?;
                     }
-                    Ok((Some(rec), mark))
+                    let ended_first = was_new && mark.is_none() && effect == Effect::Applied && rec.state.is_final();
+                    Ok((Some(rec), mark, ended_first))
                 })
             })
             .await?;
         if let Some(mark) = mark {
             self.marks.written(&[(id, mark)]);
+        }
+        if ended_first {
+            self.marks.ended(id);
         }
         Ok(rec)
     }
@@ -451,17 +480,18 @@ impl Ledger {
         queues: Queues,
     ) -> Result<Vec<(Reply, Option<(Effect, JobRecord)>)>, LedgerError> {
         let (projection, marks) = (self.projection.clone(), self.marks.clone());
-        let (out, written) = self
+        let (out, written, ended_first) = self
             .run(move |t| {
                 Box::pin(async move {
                     let now = Utc::now();
                     let mut out = Vec::with_capacity(replies.len());
-                    let mut written = Vec::new();
+                    let (mut written, mut ended_first) = (Vec::new(), Vec::new());
                     for reply in replies {
                         let Some(mut rec) = t.job(reply.job_id()).await? else {
                             out.push((reply, None));
                             continue;
                         };
+                        let was_new = rec.state == JobState::New;
                         // The confirm came first; written with the reply, in one write.
                         let mark = marks.apply(&mut rec);
                         let effect = rec.apply(&reply, now, &queues.for_topic(&rec.topic).retry);
@@ -473,14 +503,20 @@ impl Ledger {
                         }
                         if let Some(mark) = mark {
                             written.push((rec.id, mark));
+                        } else if was_new && effect == Effect::Applied && rec.state.is_final() {
+                            // The worker was quicker than the broker's confirm to its publisher.
+                            ended_first.push(rec.id);
                         }
                         out.push((reply, Some((effect, rec))));
                     }
-                    Ok((out, written))
+                    Ok((out, written, ended_first))
                 })
             })
             .await?;
         self.marks.written(&written);
+        for id in ended_first {
+            self.marks.ended(id);
+        }
         Ok(out)
     }
 

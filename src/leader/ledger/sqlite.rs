@@ -7,10 +7,15 @@
 //!
 //! WAL with `synchronous=NORMAL`: a committed transaction survives the leader process
 //! crashing; only a power loss can take the last few commits.
+//!
+//! `temp_store=MEMORY` keeps the savepoints' page copies in memory: a batch of completions
+//! touches more pages than SQLite's 64 KiB spill threshold, and every later savepoint of that
+//! transaction then wrote its copies to a temporary file, created and deleted with each
+//! transaction (docs/benchmarks.md §1).
 
 use super::query::{count_sql, job_sql, topic_bounds, Dialect, MAX_TOPIC_WALKS, TEMPLATE_WINDOW, TOPICS_IN_RANGE_SQL};
 use super::tx::{Aggregate, Finished, PURGED_SQL};
-use super::{JobPage, JobQuery, LedgerError, Settle, Tx, Work};
+use super::{JobPage, JobQuery, Kind, LedgerError, Settle, Tx, Work};
 use crate::protocol::api::{JobRecord, Schedule};
 use crate::protocol::workflow::LOCAL_TOPIC;
 use crate::protocol::{JobId, JobState, Topic, TopicPattern};
@@ -35,6 +40,7 @@ pub(super) fn start(path: &Path) -> Result<(async_channel::Sender<Work>, String)
         "PRAGMA journal_mode=WAL;
          PRAGMA synchronous=NORMAL;
          PRAGMA busy_timeout=5000;
+         PRAGMA temp_store=MEMORY;
          CREATE TABLE IF NOT EXISTS jobs (
              id TEXT PRIMARY KEY,
              topic TEXT NOT NULL,
@@ -284,8 +290,8 @@ fn writer_loop(mut conn: Connection, work: async_channel::Receiver<Work>) {
         };
         let mut settles: Vec<Settle> = Vec::with_capacity(batch.len());
         for op in batch {
-            if !op.writes {
-                // Nothing to roll back (a failed read leaves the transaction as it was).
+            if op.kind != Kind::Write {
+                // No savepoint needed (see `Kind`): a failed one leaves the transaction as it was.
                 settles.push(futures::executor::block_on((op.run)(&mut SqliteTx { conn: &t, cache: &mut cache })));
                 continue;
             }
