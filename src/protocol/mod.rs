@@ -30,6 +30,7 @@ pub mod message;
 pub mod offloading;
 pub mod profile;
 pub mod progress;
+pub mod rfc3339;
 pub mod topic;
 pub mod trace;
 pub mod workflow;

@@ -65,9 +65,31 @@ fn nonzero<const N: usize>() -> [u8; N] {
 
 text_schema!(TraceContext, "A W3C traceparent.", r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$");
 
+impl TraceContext {
+    /// The `traceparent` text, `00-<trace id>-<span id>-<flags>` in lowercase hex, made without
+    /// allocating: it is written into every job message, record and reply.
+    fn encode<'b>(&self, out: &'b mut [u8; TRACEPARENT_LEN]) -> &'b str {
+        let mut put = |at: usize, bytes: &[u8]| {
+            // The slice is exactly twice the bytes long, which is all `encode_to_slice` needs.
+            let _ = hex::encode_to_slice(bytes, &mut out[at..at + 2 * bytes.len()]);
+        };
+        put(3, &self.trace_id);
+        put(36, &self.span_id);
+        put(53, &[self.flags]);
+        out[..3].copy_from_slice(b"00-");
+        out[35] = b'-';
+        out[52] = b'-';
+        // Only ASCII digits, letters and dashes were written.
+        std::str::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// `00-` + 32 hex + `-` + 16 hex + `-` + 2 hex.
+const TRACEPARENT_LEN: usize = 55;
+
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{:02x}", hex::encode(self.trace_id), hex::encode(self.span_id), self.flags)
+        f.write_str(self.encode(&mut [0; TRACEPARENT_LEN]))
     }
 }
 
@@ -100,7 +122,7 @@ impl FromStr for TraceContext {
 
 impl Serialize for TraceContext {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.encode(&mut [0; TRACEPARENT_LEN]))
     }
 }
 

@@ -77,15 +77,16 @@ pub struct JobRecord {
     /// The job's trace (W3C `traceparent` of its creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceContext>,
+    #[serde(serialize_with = "crate::protocol::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::protocol::rfc3339::serialize_option")]
     pub queued_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::protocol::rfc3339::serialize_option")]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::protocol::rfc3339::serialize_option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// When the job is published again (a retry, or after a decline).
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::protocol::rfc3339::serialize_option")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// How far the current attempt has come, as its consumer last reported (kept when the job
     /// ends, so a failed job shows where it stopped).
