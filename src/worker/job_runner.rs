@@ -107,8 +107,8 @@ impl JobRunner {
             started_at,
             detached: false,
         };
-        let started = Reply::Started(started_event.clone());
-        let mut started = self.reply(&msg.reply_to, &job.id.to_string(), JOB_STARTED_SCHEMA, &started, &trace);
+        // Encoded only when it is sent: most jobs end before `started_delay` and never send it.
+        let mut started = true;
         let mut detached = false;
 
         let timer = Instant::now();
@@ -163,9 +163,8 @@ impl JobRunner {
             // a third message per job.
             if self.started_delay.is_zero() {
                 // Every start reported: before the job gets a chance to end in its first poll.
-                if let Some(out) = started.take() {
-                    self.send_started(out);
-                }
+                started = false;
+                self.send_started(&msg.reply_to, &started_event, &trace);
             }
             let started_timer = tokio::time::sleep(self.started_delay);
             let detach_timer = tokio::time::sleep(self.detach_after);
@@ -193,17 +192,16 @@ impl JobRunner {
                             );
                         }
                     }
-                    _ = &mut started_timer, if started.is_some() => {
-                        if let Some(out) = started.take() {
-                            self.send_started(out);
-                        }
+                    _ = &mut started_timer, if started => {
+                        started = false;
+                        self.send_started(&msg.reply_to, &started_event, &trace);
                     }
                     _ = &mut detach_timer, if !detached => {
                         let event = Reply::Started(JobStarted { detached: true, ..started_event.clone() });
                         detached = self.detach(&delivery, &msg.reply_to, &event, &trace).await;
                         if detached {
                             // The detached event says all the plain one would.
-                            started = None;
+                            started = false;
                         } else {
                             // Attached as before: the broker may still take the job back.
                             detach_timer.as_mut().reset(tokio::time::Instant::now() + self.detach_after);
@@ -334,7 +332,11 @@ impl JobRunner {
 
     /// Fire-and-forget: the ledger orders events by state, not arrival, so the started event
     /// need not hold up the job, and losing one loses nothing.
-    fn send_started(&self, out: Outgoing) {
+    fn send_started(&self, reply_to: &str, event: &JobStarted, trace: &TraceContext) {
+        let reply = Reply::Started(event.clone());
+        let Some(out) = self.reply(reply_to, &event.job_id.to_string(), JOB_STARTED_SCHEMA, &reply, trace) else {
+            return tracing::debug!("job-started event could not be encoded");
+        };
         let publisher = self.publisher.clone();
         tokio::spawn(async move {
             if let Err(e) = publisher.publish_once(&out).await {
