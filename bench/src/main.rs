@@ -17,6 +17,11 @@
 //! - `offloader-bench console`: the web console's Jobs list over a ledger of 100 000 jobs, the
 //!   server time of its requests and the time Chromium takes to show it, against 1 s.
 
+/// The allocator of the `offloader` binary, so the leader measured in this process runs as it
+/// does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod console;
 mod cpu;
 mod dam;
