@@ -732,6 +732,20 @@ async fn a_postgres_ledger_written_before_the_job_times_gains_them() {
     assert_eq!((stats.overall.cancelled, stats.overall.average_processing_ms), (1, Some(2500.0)));
     assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
     drop(l);
+    // The schema is recorded as current, so the next leader to open the database runs no DDL
+    // (which would lock the jobs table under the other leaders' writes).
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let version: String = client.query_one("SELECT value FROM meta WHERE key = 'schema'", &[]).await.unwrap().get(0);
+    assert_eq!(version, "3");
+    // As a leader writing jobs holds it, in a transaction left open.
+    client.batch_execute("BEGIN; LOCK TABLE jobs IN ROW EXCLUSIVE MODE").await.unwrap();
+    let location = LedgerLocation::parse(&db.url).unwrap();
+    let opening = Ledger::open(&location, Arc::new(NoProjection));
+    let again = tokio::time::timeout(Duration::from_secs(10), opening).await;
+    assert!(matches!(again, Ok(Ok(_))), "a second leader opens a current ledger without locking its jobs table");
+    drop(again);
+    drop(client);
     db.drop_db().await;
 }
 

@@ -146,6 +146,95 @@ fn explain(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The schema [`SCHEMA`] and [`backfill_times`] make, recorded in `meta` under `schema`. A leader
+/// that finds it current runs no DDL: `ALTER TABLE` and `CREATE INDEX` lock the jobs table even
+/// when there is nothing to do, so a leader restarting beside a busy one waited for its writes,
+/// and could deadlock with them and fail to start (`tests/leader_cluster.rs` met that). Raise it
+/// with every change to [`SCHEMA`].
+const SCHEMA_VERSION: i64 = 3;
+
+/// Creates or updates the schema unless it is current, and returns the ledger's id. Leaders
+/// starting together take turns (an advisory lock); a deadlock with another leader's writes,
+/// possible only while DDL runs, is tried again.
+async fn prepare(pool: &Pool, url: &str) -> Result<String, LedgerError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match prepare_once(pool, url).await {
+            Err(Prepare::Conflict(e)) if tries < 3 => {
+                tracing::warn!(error = %e, "ledger schema: conflict with another leader's writes; trying again");
+                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+            }
+            Err(Prepare::Conflict(e)) => return Err(LedgerError::Postgres(e)),
+            Err(Prepare::Failed(e)) => return Err(e),
+            Ok(id) => return Ok(id),
+        }
+    }
+}
+
+enum Prepare {
+    /// A deadlock or lock timeout: another try may go through.
+    Conflict(String),
+    Failed(LedgerError),
+}
+
+async fn prepare_once(pool: &Pool, url: &str) -> Result<String, Prepare> {
+    let failed = |context: &str, e: tokio_postgres::Error| {
+        let conflict = e.code().is_some_and(|c| {
+            *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
+        });
+        let text = format!("{context}: {}", explain(&e));
+        if conflict {
+            Prepare::Conflict(text)
+        } else {
+            Prepare::Failed(LedgerError::Postgres(text))
+        }
+    };
+    let mut client =
+        pool.get().await.map_err(|e| Prepare::Failed(pg_err(&format!("cannot reach {}", redacted(url)), e)))?;
+    let t = client.transaction().await.map_err(|e| failed("begin", e))?;
+    // Leaders starting together would race on CREATE TABLE IF NOT EXISTS; one at a time.
+    t.execute("SELECT pg_advisory_xact_lock(7424101)", &[]).await.map_err(|e| failed("schema lock", e))?;
+    let has_meta: bool = t
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+        .await
+        .map_err(|e| failed("reading the schema version", e))?
+        .get(0);
+    let version = if has_meta {
+        t.query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
+            .await
+            .map_err(|e| failed("reading the schema version", e))?
+            .and_then(|r| r.get::<_, String>(0).parse::<i64>().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    if version < SCHEMA_VERSION {
+        t.batch_execute(SCHEMA).await.map_err(|e| failed("creating the schema", e))?;
+        t.batch_execute(&backfill_times()).await.map_err(|e| failed("filling the job times", e))?;
+        t.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&SCHEMA_VERSION.to_string()],
+        )
+        .await
+        .map_err(|e| failed("recording the schema version", e))?;
+    }
+    t.execute(
+        "INSERT INTO meta(key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",
+        &[&uuid::Uuid::new_v4().to_string()],
+    )
+    .await
+    .map_err(|e| failed("ledger id", e))?;
+    let id: String = t
+        .query_one("SELECT value FROM meta WHERE key = 'ledger_id'", &[])
+        .await
+        .map_err(|e| failed("ledger id", e))?
+        .get(0);
+    t.commit().await.map_err(|e| failed("commit", e))?;
+    Ok(id)
+}
+
 /// Connects, creates the schema if missing, and starts the writer threads and the listener.
 pub(super) async fn start(url: &str) -> Result<Started, LedgerError> {
     let config: tokio_postgres::Config = url.parse().map_err(|e| pg_err("the ledger URL", e))?;
@@ -158,27 +247,7 @@ pub(super) async fn start(url: &str) -> Result<Started, LedgerError> {
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| pg_err("the connection pool", e))?;
-    let ledger_id = {
-        let mut client = pool.get().await.map_err(|e| pg_err(&format!("cannot reach {}", redacted(url)), e))?;
-        let t = client.transaction().await.map_err(|e| pg_err("begin", e))?;
-        // Leaders starting together would race on CREATE TABLE IF NOT EXISTS; one at a time.
-        t.execute("SELECT pg_advisory_xact_lock(7424101)", &[]).await.map_err(|e| pg_err("schema lock", e))?;
-        t.batch_execute(SCHEMA).await.map_err(|e| pg_err("creating the schema", e))?;
-        t.batch_execute(&backfill_times()).await.map_err(|e| pg_err("filling the job times", e))?;
-        t.execute(
-            "INSERT INTO meta(key, value) VALUES ('ledger_id', $1) ON CONFLICT (key) DO NOTHING",
-            &[&uuid::Uuid::new_v4().to_string()],
-        )
-        .await
-        .map_err(|e| pg_err("ledger id", e))?;
-        let id: String = t
-            .query_one("SELECT value FROM meta WHERE key = 'ledger_id'", &[])
-            .await
-            .map_err(|e| pg_err("ledger id", e))?
-            .get(0);
-        t.commit().await.map_err(|e| pg_err("commit", e))?;
-        id
-    };
+    let ledger_id = prepare(&pool, url).await?;
     let (work, rx) = async_channel::unbounded();
     for i in 0..WRITERS {
         let (pool, rx) = (pool.clone(), rx.clone());
