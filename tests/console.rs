@@ -140,9 +140,20 @@ impl Page<'_> {
         assert_eq!(errors, json!([]), "script errors on {when}");
     }
 
+    /// Clicks the element `css` finds. The console redraws a page when its event stream brings
+    /// news, which can replace the element between finding and clicking it ("stale element"):
+    /// then it is found again.
     async fn click(&self, css: &str) {
-        let el = self.b.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-        el.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        for tries in 1.. {
+            let el = self.b.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+            match el.click().await {
+                Ok(()) => return,
+                Err(e) if tries < 10 && e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     /// Accepts the console's confirmation dialog.
