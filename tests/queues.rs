@@ -81,9 +81,11 @@ async fn retries_wait_longer_each_time_as_the_queue_says() {
     let done = c.wait_job(&id, Duration::from_secs(20)).await;
     assert_eq!(done["state"], "GIVEN_UP", "{done}");
     let gaps: Vec<f64> = seen.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
-    // 1, 2 and 4 s, less up to a fifth of jitter, plus the republisher's half-second round.
+    // 1, 2 and 4 s, less up to a fifth of jitter, plus the republisher's half-second round and
+    // up to a second for a machine busy with the rest of the suite (a CI run once saw 5.2 s for
+    // the 4 s wait, with the four other tests of this file running beside it).
     for (gap, wait) in gaps.iter().zip([1.0, 2.0, 4.0]) {
-        assert!(*gap >= wait * 0.8 - 0.05 && *gap <= wait + 1.0, "waits {gaps:?} are not about 1, 2, 4 s");
+        assert!(*gap >= wait * 0.8 - 0.05 && *gap <= wait + 1.5, "waits {gaps:?} are not about 1, 2, 4 s");
     }
     assert!(gaps[0] < gaps[1] && gaps[1] < gaps[2], "waits {gaps:?} do not grow");
     println!("retry waits with retrydelay 1 s, backoff 2: {gaps:.2?} s");
