@@ -69,6 +69,13 @@ impl Marks {
         !self.flushing.swap(true, Ordering::AcqRel)
     }
 
+    /// Whether a write ended a job that was NEW before it (`was_new`) without carrying a pending
+    /// mark: the job ended before its confirm was held here, and [`Marks::ended`] must hear of
+    /// it once the write is committed. A job whose mark was already written needs no such note.
+    pub fn ended_before_confirm(was_new: bool, carried: Option<Mark>, effect: Effect, rec: &JobRecord) -> bool {
+        was_new && carried.is_none() && effect == Effect::Applied && rec.state.is_final()
+    }
+
     /// A committed write ended the job. Its pending mark, if any, has nothing left to say (the
     /// record is past QUEUED); with none, the job ended before its confirm was held, and the
     /// confirm is refused when it comes. Called before anyone waiting for the job is told, so

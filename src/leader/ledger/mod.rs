@@ -458,7 +458,7 @@ impl Ledger {
                         t.update_job(&rec).await?;
                         projection.job_changed(t, &rec).await?;
                     }
-                    let ended_first = was_new && mark.is_none() && effect == Effect::Applied && rec.state.is_final();
+                    let ended_first = Marks::ended_before_confirm(was_new, mark, effect, &rec);
                     Ok((Some(rec), mark, ended_first))
                 })
             })
@@ -503,7 +503,7 @@ impl Ledger {
                         }
                         if let Some(mark) = mark {
                             written.push((rec.id, mark));
-                        } else if was_new && effect == Effect::Applied && rec.state.is_final() {
+                        } else if Marks::ended_before_confirm(was_new, mark, effect, &rec) {
                             // The worker was quicker than the broker's confirm to its publisher.
                             ended_first.push(rec.id);
                         }
