@@ -699,6 +699,21 @@ async fn a_ledger_file_of_schema_2_gains_the_job_times_statistics_and_retention_
     assert_eq!(stats.overall.average_processing_ms, Some(2000.0));
     assert_eq!(l.purge_finished(Utc::now() - chrono::Duration::hours(1), 10).await.unwrap().jobs, 1);
     assert!(l.list(JobQuery::default()).await.unwrap().is_empty());
+    drop(l);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 4);
+    // Schema 4: the index of finished jobs leaves out the jobs not finished.
+    let indexes: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!indexes.iter().any(|(name, _)| name == "jobs_finished"), "{indexes:?}");
+    let final_at = indexes.iter().find(|(name, _)| name == "jobs_final_at").and_then(|(_, sql)| sql.as_deref());
+    assert!(final_at.is_some_and(|sql| sql.ends_with("WHERE finished_at IS NOT NULL")), "{indexes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -737,7 +752,17 @@ async fn a_postgres_ledger_written_before_the_job_times_gains_them() {
     let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let version: String = client.query_one("SELECT value FROM meta WHERE key = 'schema'", &[]).await.unwrap().get(0);
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
+    // Schema 4: the index of finished jobs leaves out the jobs not finished.
+    let indexes: Vec<String> = client
+        .query("SELECT indexdef FROM pg_indexes WHERE tablename = 'jobs' AND indexdef LIKE '%finished_at%'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    assert!(indexes[0].contains("jobs_final_at") && indexes[0].contains("IS NOT NULL"), "{indexes:?}");
     // As a leader writing jobs holds it, in a transaction left open.
     client.batch_execute("BEGIN; LOCK TABLE jobs IN ROW EXCLUSIVE MODE").await.unwrap();
     let location = LedgerLocation::parse(&db.url).unwrap();
