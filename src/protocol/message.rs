@@ -37,16 +37,96 @@ pub enum MessageError {
     WrongSchema { expected: &'static str, found: String },
 }
 
-/// A job on its way to a worker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A job on its way to a worker. On the wire it is one flat object: the job's fields beside
+/// `schema`, `reply_to` and `created_at` (schemas/job.json). That shape is spelled out in
+/// [`FlatRef`] and [`FlatOwned`] rather than with serde's `flatten`, which reads a message by first
+/// copying all of it into a tree of its own and writes it as a map, field by field; every job
+/// paid that once in the leader and once in its worker (docs/benchmarks.md §1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "FlatOwned")]
 pub struct JobMessage {
     pub schema: String,
-    #[serde(flatten)]
     pub job: Job,
     /// The queue completions go to (the leader's outbox).
     pub reply_to: String,
-    #[serde(serialize_with = "crate::protocol::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+}
+
+/// [`JobMessage`] as it is written: borrowed, so encoding a job copies nothing first. Its
+/// fields in the order they go on the wire; [`FlatOwned`] reads the same object.
+#[derive(Serialize)]
+struct FlatRef<'a> {
+    schema: &'a str,
+    id: JobId,
+    topic: &'a Topic,
+    #[serde(skip_serializing_if = "Properties::is_empty")]
+    properties: &'a Properties,
+    #[serde(skip_serializing_if = "<[PayloadEntry]>::is_empty")]
+    inputs: &'a [PayloadEntry],
+    attempt: u32,
+    max_attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    reply_to: &'a str,
+    #[serde(serialize_with = "crate::protocol::rfc3339::serialize")]
+    created_at: DateTime<Utc>,
+}
+
+/// [`JobMessage`] as it is read. A missing `properties` or `inputs` is empty (writers leave
+/// them out then); fields this version does not know are skipped.
+#[derive(Deserialize)]
+struct FlatOwned {
+    schema: String,
+    id: JobId,
+    topic: Topic,
+    #[serde(default)]
+    properties: Properties,
+    #[serde(default)]
+    inputs: Vec<PayloadEntry>,
+    attempt: u32,
+    max_attempts: u32,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    reply_to: String,
+    created_at: DateTime<Utc>,
+}
+
+impl Serialize for JobMessage {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let job = &self.job;
+        FlatRef {
+            schema: &self.schema,
+            id: job.id,
+            topic: &job.topic,
+            properties: &job.properties,
+            inputs: &job.inputs,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            timeout_ms: job.timeout_ms,
+            reply_to: &self.reply_to,
+            created_at: self.created_at,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl From<FlatOwned> for JobMessage {
+    fn from(f: FlatOwned) -> Self {
+        JobMessage {
+            schema: f.schema,
+            job: Job {
+                id: f.id,
+                topic: f.topic,
+                properties: f.properties,
+                inputs: f.inputs,
+                attempt: f.attempt,
+                max_attempts: f.max_attempts,
+                timeout_ms: f.timeout_ms,
+            },
+            reply_to: f.reply_to,
+            created_at: f.created_at,
+        }
+    }
 }
 
 impl JobMessage {
@@ -282,11 +362,22 @@ struct Schema<'a> {
     schema: std::borrow::Cow<'a, str>,
 }
 
+/// How a completion written by serde begins.
+const COMPLETION_PREFIX: &[u8] = br#"{"schema":"offloader.completion.v1","#;
+
 /// A reply, told apart by its `schema`. Read in two passes (the schema alone, then the one
 /// type it names) rather than through `Reply`'s own `Deserialize`: serde reads an internally
 /// tagged enum by first copying the whole message into a tree of its own, which cost more
 /// than reading the message twice (docs/benchmarks.md §1).
 pub fn decode_reply(bytes: &[u8]) -> Result<Reply, MessageError> {
+    // Ours write the schema first (it is `Reply`'s tag), and nearly every reply is a
+    // completion: one that says so in its first bytes is read in one pass. Anything else,
+    // a malformed completion included, takes the general path, which names the fault.
+    if bytes.starts_with(COMPLETION_PREFIX) {
+        if let Ok(completion) = serde_json::from_slice(bytes) {
+            return Ok(Reply::Completion(completion));
+        }
+    }
     let malformed = |source| MessageError::Malformed { expected: "offloader reply", source };
     let Schema { schema } = serde_json::from_slice(bytes).map_err(malformed)?;
     match schema.as_ref() {
@@ -344,6 +435,36 @@ mod tests {
     }
 
     #[test]
+    fn a_job_message_is_one_flat_object_and_reads_leniently() {
+        let mut j = job();
+        j.properties.insert("size".into(), 3.into());
+        j.inputs = vec![PayloadEntry {
+            path: "original".into(),
+            blob: crate::protocol::BlobRef { sha256: "ab".repeat(32).parse().unwrap(), size: 5 },
+            mime_type: Some("image/png".into()),
+        }];
+        j.timeout_ms = Some(1500);
+        let created_at = "2026-12-01T10:00:00.250Z".parse().unwrap();
+        let msg = JobMessage::new(j.clone(), "ns.replies.default".into(), created_at);
+        let text = serde_json::to_string(&msg).unwrap();
+        let expected = format!(
+            r#"{{"schema":"offloader.job.v1","id":"{}","topic":"acme/video/transcode","properties":{{"size":3}},"inputs":[{{"path":"original","blob":{{"sha256":"{}","size":5}},"mime_type":"image/png"}}],"attempt":1,"max_attempts":3,"timeout_ms":1500,"reply_to":"ns.replies.default","created_at":"2026-12-01T10:00:00.250Z"}}"#,
+            j.id,
+            "ab".repeat(32)
+        );
+        assert_eq!(text, expected);
+        assert_eq!(decode_job(text.as_bytes()).unwrap(), msg);
+
+        // Empty properties and inputs are left out, and read back as empty; a field this
+        // version does not know is skipped.
+        let bare = JobMessage::new(job(), "q".into(), created_at);
+        let text = serde_json::to_string(&bare).unwrap();
+        assert!(!text.contains("properties") && !text.contains("inputs") && !text.contains("timeout_ms"), "{text}");
+        let newer = text.replacen('{', r#"{"priority":"high","#, 1);
+        assert_eq!(decode_job(newer.as_bytes()).unwrap(), bare);
+    }
+
+    #[test]
     fn replies_are_told_apart_by_schema() {
         let started = Reply::Started(JobStarted {
             job_id: JobId::new(),
@@ -380,6 +501,17 @@ mod tests {
             worker_name: "w".into(),
             progress: serde_json::from_value(serde_json::json!({"updated_at": Utc::now()})).unwrap(),
         });
+        // A completion as `Reply` writes it begins with its schema, which is what lets the
+        // leader read it in one pass; one with the schema elsewhere (another language's
+        // worker) reads the same.
+        let written = serde_json::to_vec(&completion).unwrap();
+        assert!(written.starts_with(COMPLETION_PREFIX), "{}", String::from_utf8_lossy(&written));
+        let mut moved: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&written).unwrap();
+        let schema = moved.remove("schema").unwrap();
+        moved.insert("schema".into(), schema);
+        let moved = serde_json::to_vec(&moved).unwrap();
+        assert!(!moved.starts_with(COMPLETION_PREFIX));
+        assert_eq!(decode_reply(&moved).unwrap(), completion);
         for reply in [started, completion, progress] {
             assert_eq!(decode_reply(&serde_json::to_vec(&reply).unwrap()).unwrap(), reply);
         }
