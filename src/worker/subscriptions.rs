@@ -61,7 +61,11 @@ impl Subscriber for TopicSubscriber {
             };
             let (runner, topic) = (self.runner.clone(), self.topic.clone());
             self.tasks.spawn(async move {
-                runner.run(delivery, &topic).await;
+                // Boxed: a job's future is kilobytes (its message, timers and the consumer's
+                // state), and tokio moves a task's whole future several times as it spawns and
+                // finishes it; copying those bytes was the largest single cost of a short job
+                // in a worker (docs/benchmarks.md §1). The task now holds a pointer.
+                Box::pin(runner.run(delivery, &topic)).await;
                 drop(permit);
             });
         }
