@@ -97,7 +97,8 @@ async fn malformed_messages_are_dead_lettered_with_the_reason_and_the_worker_goe
     let poison: Vec<(Vec<u8>, &str)> = vec![
         (b"\x89PNG this is not JSON {".to_vec(), "not JSON"),
         (br#"{"hello": "world"}"#.to_vec(), "JSON but not a valid offloader.job.v1: missing field `schema`"),
-        (serde_json::to_vec(&partial).unwrap(), "JSON but not a valid offloader.job.v1: missing field `reply_to`"),
+        // The first field it lacks, in the order the schema lists them.
+        (serde_json::to_vec(&partial).unwrap(), "JSON but not a valid offloader.job.v1: missing field `attempt`"),
         (serde_json::to_vec(&newer).unwrap(), r#"schema "offloader.job.v2", expected offloader.job.v1"#),
     ];
     for (body, _) in &poison {
