@@ -38,10 +38,10 @@ pub enum MessageError {
 }
 
 /// A job on its way to a worker. On the wire it is one flat object: the job's fields beside
-/// `schema`, `reply_to` and `created_at` (schemas/job.json). That shape is spelled out in
-/// [`FlatRef`] and [`FlatOwned`] rather than with serde's `flatten`, which reads a message by first
-/// copying all of it into a tree of its own and writes it as a map, field by field; every job
-/// paid that once in the leader and once in its worker (docs/benchmarks.md §1).
+/// `schema`, `reply_to` and `created_at` (`schemas/offloader.job.v1.json`). That shape is
+/// spelled out in `FlatRef` and `FlatOwned` rather than with serde's `flatten`, which reads
+/// a message by first copying all of it into a tree of its own and writes it as a map, field by
+/// field; every job paid that once in the leader and once in its worker (docs/benchmarks.md §1).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "FlatOwned")]
 pub struct JobMessage {
